@@ -1,0 +1,125 @@
+"""Data sets, label vocabularies and leakage-free splits.
+
+HAM10000 is split by ``lesion_id`` (never by image); ``ham10000-test`` is read only by the report.
+"""
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import preprocess
+
+CLASSES = ["nv", "mel", "bkl", "bcc", "akiec", "vasc", "df"]
+CLASS_NAMES = {
+    "nv": "Melanocytic nevus",
+    "mel": "Melanoma",
+    "bkl": "Benign keratosis",
+    "bcc": "Basal cell carcinoma",
+    "akiec": "Actinic keratosis / intraepithelial carcinoma",
+    "vasc": "Vascular lesion",
+    "df": "Dermatofibroma",
+}
+MALIGNANT = ["mel", "bcc", "akiec"]
+# The data README's general site vocabulary, shared by every source and by the page.
+SITES = [
+    "head/neck", "upper extremity", "lower extremity", "anterior torso", "posterior torso",
+    "lateral torso", "torso", "palms/soles", "oral/genital",
+]
+SEXES = ["female", "male"]
+
+
+@dataclass
+class Item:
+    image: str
+    path: Path
+    dx: str
+    malignant: int
+    age: float | None
+    sex: str | None
+    site: str | None
+    group: str  # lesion (HAM) or image id: the unit that must not straddle splits
+    source: str
+
+
+def _num(v):
+    try:
+        return float(v) if v not in ("", None) else None
+    except ValueError:
+        return None
+
+
+def read_set(root: Path, name: str) -> list[Item]:
+    """Read ``<root>/<name>/labels.csv``; HAM10000 prefers the sharper ``images-224`` copy."""
+    base = root / name
+    out = []
+    with open(base / "labels.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            p = base / "images" / f"{r['image']}.jpg"
+            sharp = base / "images-224" / f"{r['image']}.jpg"
+            if sharp.exists():
+                p = sharp
+            dx = r["dx"]
+            if dx not in CLASSES:
+                continue
+            out.append(Item(
+                image=r["image"], path=p, dx=dx, malignant=int(r["malignant"]),
+                age=_num(r.get("age")), sex=r.get("sex") or None, site=r.get("site") or None,
+                group=r.get("lesion_id") or r["image"], source=name,
+            ))
+    return out
+
+
+def split_by_group(items: list[Item], val_frac: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """Group-wise split, stratified by each group's diagnosis, so no lesion is on both sides."""
+    groups: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        groups[it.group].append(it)
+    by_dx: dict[str, list[str]] = defaultdict(list)
+    for g, its in sorted(groups.items()):
+        by_dx[its[0].dx].append(g)
+    rng = random.Random(seed)
+    val_groups = set()
+    for dx in sorted(by_dx):
+        gs = by_dx[dx]
+        rng.shuffle(gs)
+        val_groups.update(gs[: int(round(len(gs) * val_frac))])
+    train = [it for it in items if it.group not in val_groups]
+    val = [it for it in items if it.group in val_groups]
+    return train, val
+
+
+def group_folds(items: list[Item], k: int, seed: int) -> np.ndarray:
+    """Fold index per item, whole groups per fold (for out-of-fold stacking)."""
+    groups = sorted({it.group for it in items})
+    rng = random.Random(seed)
+    rng.shuffle(groups)
+    fold_of = {g: i % k for i, g in enumerate(groups)}
+    return np.array([fold_of[it.group] for it in items])
+
+
+def labels(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+    y7 = np.array([CLASSES.index(it.dx) for it in items], dtype=np.int64)
+    ym = np.array([it.malignant for it in items], dtype=np.int64)
+    return y7, ym
+
+
+def load_u8(items: list[Item], cache: Path, log=print) -> np.ndarray:
+    """Canonical 224x224 uint8 images (decode + squash resize), cached as .npy for resume."""
+    if cache.exists():
+        arr = np.load(cache, mmap_mode="r")
+        if arr.shape[0] == len(items):
+            return np.asarray(arr)
+    arr = np.zeros((len(items), preprocess.SIZE, preprocess.SIZE, 3), np.uint8)
+    for i, it in enumerate(items):
+        arr[i] = np.clip(np.rint(preprocess.resize(preprocess.decode(str(it.path)))), 0, 255)
+        if i % 2000 == 0:
+            log(f"  decoded {i}/{len(items)} -> {cache.name}")
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, arr)
+    tmp.rename(cache)
+    return arr

