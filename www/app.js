@@ -1,0 +1,21 @@
+// The SkinScan page: mounts the shared UI (ui.js) and, once the classifier is ready, registers the
+// service worker that keeps the app and its models available offline.
+import { mountUI } from "./ui.js";
+
+const { root, engine } = mountUI(document.getElementById("app"));
+
+engine.then(async () => {
+  // After the first load, so the service worker's precache finds everything in the HTTP cache
+  // instead of competing with the first download.
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  const note = document.getElementById("offline-note");
+  try {
+    await navigator.serviceWorker.register("sw.js", { scope: "./" });
+    await navigator.serviceWorker.ready; // resolves once the app and models are cached
+    root.dataset.offline = "ready";
+    if (note) note.textContent = "Ready to work offline on this device.";
+  } catch (err) {
+    // Offline use is a convenience; the page works without it.
+    if (note) note.textContent = `Offline use is unavailable here (${err.message}).`;
+  }
+}, () => {});

@@ -1,0 +1,138 @@
+// SkinScan embedding API: the classifier in a module Web Worker, behind two calls.
+//
+//   import { load } from "https://example.org/skinscan/skinscan.js";
+//   const scanner = await load({ onProgress: ({ loaded, total }) => … });
+//   const assessment = await scanner.classify(file, { age: 55, sex: "male", site: "posterior torso" });
+//
+// The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
+// options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
+
+/**
+ * @typedef {object} LoadOptions
+ * @property {string|URL} [base]        folder holding worker.js, pkg/ and models/ (default: this module's folder)
+ * @property {string|URL} [manifestUrl] default `${base}models/manifest.json`
+ * @property {string|URL} [modelsUrl]   folder the manifest's model files are relative to (default: the manifest's folder)
+ * @property {string|URL} [wasmUrl]     default `${base}pkg/skinscan_bg.wasm`
+ * @property {string|URL} [workerUrl]   default `${base}worker.js`
+ * @property {(p: {loaded: number, total: number}) => void} [onProgress] download progress in bytes
+ *
+ * @typedef {object} Metadata   every field optional; empty or null means "not given"
+ * @property {number|string} [age]  years, 0–120
+ * @property {"male"|"female"} [sex]
+ * @property {string} [site]        one of the manifest's tabular site values
+ *
+ * @typedef {object} Assessment  what the wasm Classifier returns (see README): malignant_probability,
+ *   risk_tier ("low"|"moderate"|"high"), diagnosis {code: p}, image_probability, tabular_probability,
+ *   metadata_used, warnings, model_version, timings_ms, top_dx
+ */
+
+/**
+ * Start a worker, download and verify the models, and build the classifier once.
+ * @param {LoadOptions} [options]
+ * @returns {Promise<{manifest: object, modelVersion: string,
+ *   classify(input: Blob|ArrayBuffer|ArrayBufferView, meta?: Metadata): Promise<Assessment>,
+ *   close(): void}>}
+ */
+export async function load(options = {}) {
+  const base = new URL(options.base ?? ".", import.meta.url);
+  const manifestUrl = new URL(options.manifestUrl ?? "models/manifest.json", base);
+  const urls = {
+    manifestUrl: manifestUrl.href,
+    modelsUrl: new URL(options.modelsUrl ?? ".", manifestUrl).href,
+    wasmUrl: new URL(options.wasmUrl ?? "pkg/skinscan_bg.wasm", base).href,
+  };
+  const workerUrl = new URL(options.workerUrl ?? "worker.js", base);
+
+  let worker = null;
+  let info = null;
+  let loading = null;
+  let nextId = 1;
+  const pending = new Map();
+
+  function start() {
+    worker = spawn(workerUrl);
+    worker.onmessage = ({ data }) => {
+      const p = pending.get(data.id);
+      if (!p) return;
+      if (data.type === "progress") return options.onProgress?.({ loaded: data.loaded, total: data.total });
+      pending.delete(data.id);
+      if (data.type === "error") {
+        // A trap can leave the wasm instance broken: drop this worker, the next call starts afresh.
+        if (data.fatal) restart();
+        p.reject(new Error(data.message));
+      } else p.resolve(data);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      const err = new Error(`the classifier worker failed: ${event.message || "could not start (is pkg/ built?)"}`);
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+      restart();
+    };
+    loading = call({ type: "load", ...urls });
+    return loading;
+  }
+  function restart() {
+    worker?.terminate();
+    worker = null;
+    loading = null;
+  }
+  function call(msg, transfer = []) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  try {
+    info = await start();
+  } catch (err) {
+    restart();
+    throw err;
+  }
+  return {
+    manifest: info.manifest,
+    modelVersion: info.modelVersion,
+    async classify(input, meta) {
+      const bytes = await toArrayBuffer(input);
+      if (!worker) await start();
+      else await loading;
+      const reply = await call({ type: "classify", bytes, meta: cleanMeta(meta) }, [bytes]);
+      return reply.result;
+    },
+    close() {
+      restart();
+    },
+  };
+}
+
+/** Same-origin: a plain module worker. Cross-origin (widget served from a CDN): a blob shim that imports it. */
+function spawn(url) {
+  if (url.origin === self.location.origin) return new Worker(url, { type: "module", name: "skinscan" });
+  const shim = new Blob([`import ${JSON.stringify(url.href)};`], { type: "text/javascript" });
+  return new Worker(URL.createObjectURL(shim), { type: "module", name: "skinscan" });
+}
+
+/** A private copy of the bytes, so transferring it to the worker never detaches the caller's buffer. */
+async function toArrayBuffer(input) {
+  if (input instanceof Blob) return input.arrayBuffer();
+  if (input instanceof ArrayBuffer) return input.slice(0);
+  if (ArrayBuffer.isView(input)) {
+    return input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength);
+  }
+  throw new TypeError("classify() takes a File, Blob, ArrayBuffer or typed array");
+}
+
+/** Drop empty fields ("" / null / undefined mean "not given"); age becomes a number. */
+export function cleanMeta(meta) {
+  if (!meta) return undefined;
+  const out = {};
+  if (meta.age !== undefined && meta.age !== null && String(meta.age).trim() !== "") {
+    out.age = Number(meta.age);
+  }
+  for (const key of ["sex", "site"]) {
+    if (meta[key] !== undefined && meta[key] !== null && String(meta[key]) !== "") out[key] = String(meta[key]);
+  }
+  return Object.keys(out).length ? out : undefined;
+}

@@ -1,0 +1,57 @@
+// Service worker: keeps the app, the wasm and the models on this device so the page works offline
+// after one visit. It caches application files only, never photos or answers (those never leave
+// the page's memory).
+//
+// Strategy: network first, cache as fallback, for same-origin GETs. Online you always get the
+// current build (HTTP revalidation makes unchanged files a cheap 304); offline the last good copy.
+const CACHE = "skinscan-app-v1";
+const CORE = [
+  "./", "index.html", "embed.html", "app.js", "ui.js", "skinscan.js", "worker.js", "widget.js",
+  "style.css", "icons/icon.svg", "pkg/skinscan.js", "pkg/skinscan_bg.wasm", "models/manifest.json",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      await cache.addAll(CORE);
+      // The model files are whatever the manifest names as defaults: read it rather than list them here.
+      const manifest = await (await cache.match("models/manifest.json")).json();
+      const image = manifest.image_models.find((m) => m.id === manifest.default_image_model);
+      const tabular = manifest.tabular.models.find((m) => m.id === manifest.tabular.default);
+      await cache.addAll([image, tabular].map((m) => new URL(m.file, new URL("models/", self.registration.scope)).href));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const req = event.request;
+  if (req.method !== "GET" || new URL(req.url).origin !== self.location.origin) return;
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      try {
+        const res = await fetch(req);
+        if (res.ok && res.status === 200 && res.type === "basic") {
+          event.waitUntil(cache.put(req, res.clone()));
+        }
+        return res;
+      } catch (err) {
+        const hit = (await cache.match(req, { ignoreSearch: true })) ??
+          (req.mode === "navigate" ? await cache.match("index.html") : undefined);
+        if (hit) return hit;
+        throw err;
+      }
+    })(),
+  );
+});

@@ -1,0 +1,389 @@
+// The SkinScan user interface, written once: the page (app.js) mounts it in the document and the
+// <skin-scan> widget (widget.js) mounts it in a shadow root. It talks to the classifier only through
+// skinscan.js, so the wasm runs in a worker and the UI never freezes.
+import { load } from "./skinscan.js";
+
+/** Verbatim from issue 4; shown beside every result and before any result. */
+export const CLOSEUP_WARNING =
+  "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
+
+const ADVICE = {
+  low: ["Low risk", "Keep an eye on it. Take another close-up photo in a few months, and see a doctor if it grows, changes shape or colour, bleeds or itches."],
+  moderate: ["Moderate risk", "Have it checked. Book an appointment with a doctor or dermatologist in the next few weeks."],
+  high: ["High risk", "See a doctor soon. Book an appointment within days, not weeks, and show them this spot."],
+};
+
+/** Files bigger than this are refused before they are read (a phone's 48-megapixel JPEG is ~20 MB). */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+let instances = 0;
+
+/**
+ * Build the UI inside `container` (an element or a shadow root) and start loading the classifier.
+ * @param {Element|ShadowRoot} container
+ * @param {{loadOptions?: object, pasteTarget?: EventTarget|null}} [options]
+ *   loadOptions go to skinscan.js load(); pasteTarget receives paste events (default: document).
+ * @returns {{root: HTMLElement, engine: Promise<object>}}
+ */
+export function mountUI(container, options = {}) {
+  const n = ++instances;
+  const id = (name) => `skinscan${n}-${name}`;
+  const root = document.createElement("div");
+  root.className = "skinscan";
+  root.dataset.testid = "app";
+  root.dataset.engine = "loading";
+  root.innerHTML = `
+    <div class="ss-loader" data-testid="loader">
+      <label for="${id("progress")}">Loading the classifier (once; it then works offline)</label>
+      <progress id="${id("progress")}" max="1"></progress>
+      <span class="ss-progress-text" aria-hidden="true"></span>
+    </div>
+
+    <div class="ss-drop" data-testid="dropzone">
+      <p class="ss-drop-title">Drop a photo of the spot here, paste it, or</p>
+      <div class="ss-buttons">
+        <button type="button" class="ss-choose">Choose a photo</button>
+        <button type="button" class="ss-camera">Take a photo</button>
+      </div>
+      <p class="ss-hint">JPEG, PNG, WebP, BMP or GIF. The photo stays on this device.</p>
+      <input type="file" accept="image/*" class="ss-file ss-visually-hidden" tabindex="-1"
+             aria-label="Photo of the skin spot" id="${id("file")}">
+    </div>
+
+    <details class="ss-meta">
+      <summary>Add age, sex and body site (optional, improves the estimate)</summary>
+      <div class="ss-meta-fields" role="group" aria-label="Optional details">
+        <div class="ss-field" data-field="age">
+          <label for="${id("age")}">Age in years</label>
+          <input type="number" id="${id("age")}" name="age" inputmode="numeric" min="0" max="120" step="1" autocomplete="off">
+        </div>
+        <div class="ss-field" data-field="sex">
+          <label for="${id("sex")}">Sex</label>
+          <select id="${id("sex")}" name="sex"><option value="">Not given</option></select>
+        </div>
+        <div class="ss-field" data-field="site">
+          <label for="${id("site")}">Body site</label>
+          <select id="${id("site")}" name="site"><option value="">Not given</option></select>
+        </div>
+      </div>
+      <p class="ss-hint">Used only for this estimate, never stored or sent anywhere.</p>
+    </details>
+
+    <section class="ss-output" aria-label="Result">
+      <div class="ss-error" data-testid="error" role="alert" hidden></div>
+      <p class="ss-announce ss-visually-hidden" role="status" aria-live="polite"></p>
+      <p class="ss-busy" hidden>Analysing the photo on this device…</p>
+      <div class="ss-result" hidden>
+        <canvas class="ss-preview" width="0" height="0" role="img" aria-label="The photo you chose"></canvas>
+        <div class="ss-summary">
+          <p class="ss-tier-line"><span class="ss-tier-label"></span>
+            <span class="ss-visually-hidden">, tier:</span>
+            <span class="ss-tier" data-testid="risk-tier"></span></p>
+          <p class="ss-advice"></p>
+        </div>
+        <div class="ss-gauge-block">
+          <p class="ss-prob-text"></p>
+          <div class="ss-gauge" aria-hidden="true">
+            <div class="ss-gauge-fill"></div>
+            <div class="ss-gauge-mark ss-mark-low"></div>
+            <div class="ss-gauge-mark ss-mark-high"></div>
+          </div>
+          <p class="ss-gauge-legend"></p>
+        </div>
+        <h3 class="ss-h">Most likely lesion types (from the photo)</h3>
+        <ol class="ss-dx"></ol>
+        <p class="ss-meta-used" data-testid="metadata-used"></p>
+        <ul class="ss-warnings"></ul>
+        <p class="ss-timing" data-testid="timing"></p>
+        <button type="button" class="ss-reset">Start over</button>
+      </div>
+      <p class="ss-warning" data-testid="closeup-warning"></p>
+    </section>`;
+  container.append(root);
+
+  const $ = (sel) => root.querySelector(sel);
+  const el = {
+    loader: $(".ss-loader"), progress: $("progress"), progressText: $(".ss-progress-text"),
+    drop: $(".ss-drop"), file: $(".ss-file"), choose: $(".ss-choose"), camera: $(".ss-camera"),
+    age: $('[name="age"]'), sex: $('[name="sex"]'), site: $('[name="site"]'),
+    error: $(".ss-error"), announce: $(".ss-announce"), busy: $(".ss-busy"), result: $(".ss-result"), preview: $(".ss-preview"),
+    tierLabel: $(".ss-tier-label"), tier: $(".ss-tier"), advice: $(".ss-advice"),
+    probText: $(".ss-prob-text"), fill: $(".ss-gauge-fill"), markLow: $(".ss-mark-low"), markHigh: $(".ss-mark-high"),
+    legend: $(".ss-gauge-legend"), dx: $(".ss-dx"), metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"),
+    timing: $(".ss-timing"), reset: $(".ss-reset"), warning: $(".ss-warning"),
+  };
+  el.warning.textContent = CLOSEUP_WARNING;
+
+  let manifest = null;
+  let currentFile = null; // the chosen photo, kept in memory only to re-run when details change
+  let runs = 0; // newest request wins; older answers are dropped
+  let shown = 0; // results rendered so far: data-seq, a stable hook for tests
+
+  // --- loading, with a progress bar -------------------------------------------------------------
+  const engine = load({
+    ...options.loadOptions,
+    onProgress: ({ loaded, total }) => {
+      el.progress.max = total || 1;
+      el.progress.value = Math.min(loaded, total || 1);
+      el.progressText.textContent = total ? `${Math.floor((100 * loaded) / total)}% of ${mb(total)}` : mb(loaded);
+    },
+  });
+  engine.then(
+    (e) => {
+      manifest = e.manifest;
+      fillVocabulary(manifest);
+      el.loader.hidden = true;
+      root.dataset.engine = "ready";
+    },
+    (err) => {
+      root.dataset.engine = "failed";
+      el.loader.hidden = true;
+      showError(`The classifier could not load: ${err.message}. Reload the page to try again.`);
+    },
+  );
+
+  function fillVocabulary(m) {
+    const features = m?.tabular?.features ?? [];
+    const feature = (name) => features.find((f) => f.name === name);
+    const age = feature("age");
+    if (age) {
+      if (Number.isFinite(age.min)) el.age.min = age.min;
+      if (Number.isFinite(age.max)) el.age.max = age.max;
+    }
+    for (const name of ["sex", "site"]) {
+      const values = feature(name)?.values ?? [];
+      for (const v of values) el[name].append(new Option(capitalise(v), v));
+    }
+    for (const name of ["age", "sex", "site"]) {
+      root.querySelector(`[data-field="${name}"]`).hidden = !feature(name);
+    }
+  }
+
+  // --- input: picker, camera, drag-and-drop, paste --------------------------------------------
+  el.choose.addEventListener("click", () => {
+    el.file.removeAttribute("capture");
+    el.file.click();
+  });
+  el.camera.addEventListener("click", () => {
+    el.file.setAttribute("capture", "environment");
+    el.file.click();
+  });
+  el.file.addEventListener("change", () => {
+    const f = el.file.files?.[0];
+    el.file.removeAttribute("capture");
+    if (f) handleFile(f);
+    el.file.value = ""; // choosing the same file again still fires change
+  });
+  root.addEventListener("dragover", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    el.drop.classList.add("ss-dragging");
+  });
+  root.addEventListener("dragleave", (e) => {
+    if (!root.contains(e.relatedTarget)) el.drop.classList.remove("ss-dragging");
+  });
+  root.addEventListener("drop", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    el.drop.classList.remove("ss-dragging");
+    const f = e.dataTransfer.files[0];
+    if (f) handleFile(f);
+  });
+  const pasteTarget = options.pasteTarget === undefined ? document : options.pasteTarget;
+  pasteTarget?.addEventListener("paste", (e) => {
+    const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === "file");
+    const f = item?.getAsFile();
+    if (!f) return; // ordinary text paste, e.g. into the age field
+    e.preventDefault();
+    handleFile(f);
+  });
+  for (const field of [el.age, el.sex, el.site]) {
+    field.addEventListener("change", () => {
+      if (currentFile) run();
+    });
+  }
+  el.reset.addEventListener("click", () => {
+    currentFile = null;
+    runs++; // an answer still on its way is dropped
+    el.result.hidden = true;
+    el.busy.hidden = true;
+    delete root.dataset.busy;
+    clearError();
+    el.choose.focus();
+  });
+
+  function handleFile(file) {
+    clearError();
+    el.result.hidden = true;
+    if (file.size === 0) return showError("That file is empty. Choose a photo of the spot.");
+    if (file.size > MAX_FILE_BYTES) {
+      return showError(`That file is too large (${mb(file.size)}). Choose a photo under ${mb(MAX_FILE_BYTES)}.`);
+    }
+    currentFile = file;
+    drawPreview(file);
+    run();
+  }
+
+  async function run() {
+    const mine = ++runs;
+    clearError();
+    const meta = readMeta();
+    if (meta.error) {
+      el.result.hidden = true;
+      return showError(meta.error);
+    }
+    el.busy.hidden = false;
+    el.announce.textContent = "Analysing the photo…";
+    root.dataset.busy = "true";
+    let result;
+    try {
+      const e = await engine;
+      result = await e.classify(currentFile, meta.value);
+    } catch (err) {
+      if (mine !== runs) return;
+      el.busy.hidden = true;
+      delete root.dataset.busy;
+      el.result.hidden = true;
+      // The message from Rust is one line, e.g. "unsupported or corrupt image: …".
+      if (root.dataset.engine === "failed") return; // the load error is already on screen
+      return showError(`This photo could not be analysed: ${err.message}. Try a clear JPEG or PNG close-up of the spot.`);
+    }
+    if (mine !== runs) return;
+    el.busy.hidden = true;
+    delete root.dataset.busy;
+    render(result);
+  }
+
+  function readMeta() {
+    const ageText = el.age.value.trim();
+    if (el.age.validity.badInput || (ageText !== "" && !el.age.validity.valid)) {
+      return { error: `Age must be a whole number from ${el.age.min || 0} to ${el.age.max || 120}, or left empty.` };
+    }
+    const value = {};
+    if (ageText !== "") value.age = Number(ageText);
+    if (el.sex.value) value.sex = el.sex.value;
+    if (el.site.value) value.site = el.site.value;
+    return { value: Object.keys(value).length ? value : undefined };
+  }
+
+  // --- output -------------------------------------------------------------------------------------
+  function render(r) {
+    const tier = r.risk_tier;
+    const [label, advice] = ADVICE[tier] ?? [tier, ""];
+    root.dataset.tier = tier;
+    el.result.className = `ss-result ss-tier-${tier}`;
+    el.tierLabel.textContent = label;
+    el.tier.textContent = tier;
+    el.tier.dataset.probability = String(r.malignant_probability);
+    el.tier.dataset.seq = String(++shown);
+    el.advice.textContent = advice;
+
+    const p = r.malignant_probability;
+    el.probText.textContent = `Estimated chance that the spot is malignant: ${pct(p)}`;
+    el.fill.style.width = `${(100 * clamp01(p)).toFixed(2)}%`;
+    const bands = imageModel()?.tiers?.[r.metadata_used ? "with_metadata" : "image_only"];
+    if (bands && Number.isFinite(bands.low_below) && Number.isFinite(bands.high_from)) {
+      el.markLow.style.left = `${100 * clamp01(bands.low_below)}%`;
+      el.markHigh.style.left = `${100 * clamp01(bands.high_from)}%`;
+      el.markLow.hidden = el.markHigh.hidden = false;
+      el.legend.textContent = `Low below ${pct(bands.low_below)}, high from ${pct(bands.high_from)} (calibrated on held-out images).`;
+    } else {
+      el.markLow.hidden = el.markHigh.hidden = true;
+      el.legend.textContent = "";
+    }
+
+    const names = new Map((manifest?.diagnoses ?? []).map((d) => [d.code, d]));
+    const ranked = Object.entries(r.diagnosis ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 3);
+    el.dx.replaceChildren(
+      ...ranked.map(([code, prob]) => {
+        const li = document.createElement("li");
+        const d = names.get(code);
+        li.textContent = `${d?.name ?? code} — ${pct(prob)}${d?.malignant ? " (malignant type)" : ""}`;
+        return li;
+      }),
+    );
+
+    if (r.metadata_used) {
+      const given = [];
+      if (el.age.value.trim()) given.push(`age ${el.age.value.trim()}`);
+      if (el.sex.value) given.push(el.sex.value);
+      if (el.site.value) given.push(el.site.value);
+      el.metaUsed.textContent = `Combined the photo with your details (${given.join(", ") || "as given"}).`;
+    } else {
+      el.metaUsed.textContent = "Photo only: add age, sex and body site above to refine the estimate.";
+    }
+    el.warnings.replaceChildren(
+      ...(r.warnings ?? []).map((w) => {
+        const li = document.createElement("li");
+        li.textContent = w;
+        return li;
+      }),
+    );
+    const t = r.timings_ms ?? {};
+    const parts = ["decode", "preprocess", "cnn", "tabular", "ensemble"]
+      .filter((k) => Number.isFinite(t[k]))
+      .map((k) => `${k === "cnn" ? "CNN" : k} ${ms(t[k])}`);
+    el.timing.textContent =
+      `Analysed on this device in ${ms(t.total)}${parts.length ? ` (${parts.join(", ")})` : ""}. ` +
+      `Model ${r.model_version ?? ""}.`;
+    el.result.hidden = false;
+    el.announce.textContent = `${label}. ${advice} Estimated chance of malignancy ${pct(p)}.`;
+    root.dataset.seq = String(shown);
+  }
+
+  function imageModel() {
+    return manifest?.image_models?.find((m) => m.id === manifest.default_image_model);
+  }
+
+  async function drawPreview(file) {
+    const c = el.preview;
+    c.width = c.height = 0;
+    // createImageBitmap decodes locally (and applies EXIF orientation); no blob: URL, no request.
+    try {
+      const bmp = await createImageBitmap(file);
+      const scale = Math.min(1, 320 / Math.max(bmp.width, bmp.height));
+      c.width = Math.max(1, Math.round(bmp.width * scale));
+      c.height = Math.max(1, Math.round(bmp.height * scale));
+      c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height);
+      bmp.close();
+    } catch {
+      // Not decodable by the browser: the classifier's own message will explain.
+    }
+  }
+
+  function showError(text) {
+    el.error.textContent = text;
+    el.error.hidden = false;
+    root.dataset.error = "true";
+  }
+  function clearError() {
+    el.error.textContent = "";
+    el.error.hidden = true;
+    delete root.dataset.error;
+  }
+
+  return { root, engine };
+}
+
+function hasFiles(e) {
+  return [...(e.dataTransfer?.types ?? [])].includes("Files");
+}
+function capitalise(s) {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+function clamp01(x) {
+  return Math.min(1, Math.max(0, Number(x) || 0));
+}
+function pct(p) {
+  const v = 100 * clamp01(p);
+  if (v > 0 && v < 1) return "under 1%";
+  if (v < 100 && v > 99) return "over 99%";
+  return `${Math.round(v)}%`;
+}
+function ms(x) {
+  return Number.isFinite(x) ? `${x < 10 ? x.toFixed(1) : Math.round(x)} ms` : "– ms";
+}
+function mb(bytes) {
+  return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
+}

@@ -1,0 +1,148 @@
+// SkinScan inference worker (a module worker): owns the wasm Classifier, so the page never freezes.
+//
+// Protocol (main thread -> worker), each message carries an `id` echoed in the reply:
+//   {type: "load", id, manifestUrl, wasmUrl, modelsUrl}
+//       fetches the manifest, the wasm and the two default models (streamed, with progress),
+//       checks each model's SHA-256 against the manifest, builds the Classifier once.
+//       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion}
+//   {type: "classify", id, bytes: ArrayBuffer, meta: {age?, sex?, site?} | undefined}
+//       runs the whole pipeline in wasm. Makes no network request.
+//       -> {type: "result", id, result}
+// Any failure -> {type: "error", id, message, fatal}. `fatal` means the wasm instance may be
+// unusable (a trap); the page then starts a fresh worker.
+import init, { Classifier } from "./pkg/skinscan.js";
+
+let classifier = null;
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "load") {
+      const out = await load(msg);
+      self.postMessage({ type: "loaded", id: msg.id, ...out });
+    } else if (msg.type === "classify") {
+      if (!classifier) throw new Error("the classifier is not loaded yet");
+      const result = plain(classifier.classify(new Uint8Array(msg.bytes), msg.meta));
+      self.postMessage({ type: "result", id: msg.id, result });
+    } else {
+      throw new Error(`unknown request ${msg.type}`);
+    }
+  } catch (err) {
+    const fatal = err instanceof WebAssembly.RuntimeError;
+    self.postMessage({ type: "error", id: msg.id, message: oneLine(err), fatal });
+  }
+};
+
+async function load({ id, manifestUrl, wasmUrl, modelsUrl }) {
+  const manifestRes = await get(manifestUrl);
+  const manifestText = await manifestRes.text();
+  let manifest;
+  try {
+    manifest = JSON.parse(manifestText);
+  } catch {
+    throw new Error(`${manifestUrl} is not valid JSON`);
+  }
+  const image = pick(manifest.image_models, manifest.default_image_model, "image model");
+  const tabular = pick(manifest.tabular?.models, manifest.tabular?.default, "tabular model");
+
+  // One progress bar over all three downloads. The manifest knows the models' sizes; the wasm's
+  // comes from Content-Length (absent or compressed on some hosts: then the bar just fills late).
+  const progress = new Progress(id, [image.bytes || 0, tabular.bytes || 0]);
+  const modelUrl = (m) => new URL(m.file, modelsUrl).href;
+  const [imageBytes, tabularBytes] = await Promise.all([
+    download(modelUrl(image), progress).then((b) => verify(b, image)),
+    download(modelUrl(tabular), progress).then((b) => verify(b, tabular)),
+    // Streaming compile: hand wasm-bindgen a Response whose body counts bytes as they arrive.
+    get(wasmUrl).then((res) => init({ module_or_path: progress.track(res, true) })),
+  ]);
+  progress.finish();
+  classifier = new Classifier(manifestText, imageBytes, tabularBytes);
+  return { manifest, modelVersion: classifier.model_version() };
+}
+
+function pick(list, wanted, what) {
+  const found = Array.isArray(list) && list.find((m) => m.id === wanted);
+  if (!found) throw new Error(`the manifest names no ${what} "${wanted}"`);
+  return found;
+}
+
+async function get(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw new Error(`could not download ${url} (${oneLine(err)}); check your connection and reload`);
+  }
+  if (!res.ok) throw new Error(`could not download ${url} (HTTP ${res.status})`);
+  return res;
+}
+
+async function download(url, progress) {
+  const res = progress.track(await get(url), false);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function verify(bytes, model) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex !== String(model.sha256).toLowerCase()) {
+    throw new Error(
+      `model file ${model.file} failed its integrity check (SHA-256 ${hex.slice(0, 12)}… does not match the manifest); reload the page`,
+    );
+  }
+  return bytes;
+}
+
+class Progress {
+  constructor(id, knownSizes) {
+    this.id = id;
+    this.loaded = 0;
+    this.total = knownSizes.reduce((a, b) => a + b, 0);
+    this.last = 0;
+  }
+  /** Wrap a Response so its body reports bytes read; `addLength` adds its Content-Length to the total. */
+  track(res, addLength) {
+    if (addLength) this.total += Number(res.headers.get("Content-Length")) || 0;
+    if (!res.body) return res;
+    const self = this;
+    const counted = res.body.pipeThrough(
+      new TransformStream({
+        transform(chunk, ctrl) {
+          self.add(chunk.byteLength);
+          ctrl.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, { status: res.status, headers: res.headers });
+  }
+  add(n) {
+    this.loaded += n;
+    const now = performance.now();
+    if (now - this.last > 50) {
+      this.last = now;
+      this.post();
+    }
+  }
+  post() {
+    postMessage({ type: "progress", id: this.id, loaded: this.loaded, total: Math.max(this.total, this.loaded) });
+  }
+  finish() {
+    this.total = this.loaded;
+    this.post();
+  }
+}
+
+/** serde-wasm-bindgen may hand back Maps; the page and the API want plain objects. */
+function plain(value) {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [k, plain(v)]));
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value === undefined ? null : value;
+}
+
+function oneLine(err) {
+  const text = err && err.message ? err.message : String(err);
+  return text.split("\n")[0].trim() || "unknown error";
+}
