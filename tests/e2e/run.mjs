@@ -1,0 +1,321 @@
+// Browser tests for the SkinScan page and widget (issue 4), in headless Debian Chromium via
+// playwright-core, against the loopback server in server.mjs. Run by `./build.sh test`, which
+// builds www/pkg, copies the models and the native CLI first; by hand:
+//
+//   SKINSCAN_BIN=$CARGO_TARGET_DIR/debug/skinscan node tests/e2e/run.mjs
+//
+// What it shows (one check per line of output):
+//  1. every sample image gives the tier and probability of `skinscan classify --json` (within 1e-4);
+//  2. the metadata form changes the result exactly as the CLI's --age/--sex/--site do;
+//  3. a truncated JPEG, a text file and an oversized PNG each show an error, then a photo still works;
+//  4. no request to another origin all session, and no request at all from choosing a file to the result;
+//  5. embed.html classifies through the <skin-scan> widget;
+//  6. after one visit, a reload with the server stopped and the browser offline still classifies;
+//  7. no console errors.
+// Waits are on the page's hooks (data-engine, data-busy, data-seq), never fixed sleeps.
+import { chromium } from "playwright-core";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startServer } from "./server.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const WWW = path.join(ROOT, "www");
+const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const TOLERANCE = 1e-4;
+const LOAD_TIMEOUT = 180_000; // wasm compile + model optimise on a busy 2-core machine
+const STEP_TIMEOUT = 60_000;
+const CLOSEUP =
+  "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
+
+// ------------------------------------------------------------------------------------------------
+// A tiny harness: each check runs, prints ok/FAIL with its time, and the run fails if any failed.
+const failures = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    const note = await fn();
+    console.log(`ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ` — ${note}` : ""}`);
+  } catch (err) {
+    failures.push(name);
+    console.log(`FAIL  ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n      ${String(err?.stack ?? err).split("\n").slice(0, 6).join("\n      ")}`);
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The native CLI is the reference: the page must agree with it.
+function cli(file, meta = {}) {
+  const args = ["classify", "--json", file];
+  if (meta.age !== undefined) args.push("--age", String(meta.age));
+  if (meta.sex) args.push("--sex", meta.sex);
+  if (meta.site) args.push("--site", meta.site);
+  const [cmd, pre] = process.env.SKINSCAN_BIN
+    ? [process.env.SKINSCAN_BIN, []]
+    : ["cargo", ["run", "--quiet", "--bin", "skinscan", "--"]];
+  const r = spawnSync(cmd, [...pre, ...args], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`skinscan ${args.join(" ")} failed (${r.status}): ${r.stderr || r.error}`);
+  return JSON.parse(r.stdout);
+}
+
+function agree(got, want, what) {
+  assert(
+    Math.abs(got.probability - want.malignant_probability) <= TOLERANCE,
+    `${what}: page says ${got.probability}, CLI says ${want.malignant_probability}`,
+  );
+  assert(got.tier === want.risk_tier, `${what}: page tier ${got.tier}, CLI tier ${want.risk_tier}`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Watching the browser: every request, and every console error, in every context.
+const requests = []; // {url, label, foreign}
+const consoleErrors = [];
+function watch(context, label, origin) {
+  context.on("request", (r) => requests.push({ url: r.url(), label, foreign: !r.url().startsWith(`${origin}/`) }));
+  const onConsole = (where) => (msg) => {
+    if (msg.type() === "error") consoleErrors.push(`${label} ${where}: ${msg.text()} @ ${msg.location()?.url ?? ""}`);
+  };
+  context.on("console", onConsole("page"));
+  context.on("weberror", (e) => consoleErrors.push(`${label} uncaught: ${e.error()?.message ?? e.error()}`));
+  context.on("page", (page) => page.on("worker", (w) => w.on("console", onConsole("worker"))));
+  context.on("serviceworker", (w) => w.on("console", onConsole("service worker")));
+}
+
+/** The app root inside `scope` (a CSS prefix: "" for the page, "skin-scan " for the widget). */
+function hooks(page, scope = "") {
+  const app = page.locator(`${scope}[data-testid="app"]`);
+  return {
+    app,
+    input: page.locator(`${scope}input[type="file"]`),
+    tier: page.locator(`${scope}[data-testid="risk-tier"]`),
+    error: page.locator(`${scope}[data-testid="error"]`),
+    warning: page.locator(`${scope}[data-testid="closeup-warning"]`),
+    async ready() {
+      await page.locator(`${scope}[data-testid="app"][data-engine="ready"]`).waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
+    },
+    /** Run `action` (which hands the page a file or changes a field) and wait for its outcome. */
+    async outcome(action, server) {
+      const before = Number((await app.getAttribute("data-seq")) ?? 0);
+      const counted = { browser: requests.length, server: server?.log.length ?? 0 };
+      await action();
+      await page.locator(`${scope}[data-testid="app"]:not([data-busy])`).waitFor({ state: "attached", timeout: STEP_TIMEOUT });
+      const seq = Number((await app.getAttribute("data-seq")) ?? 0);
+      // (4) not one request between choosing the file and the answer, seen by browser and server.
+      const extra = requests.slice(counted.browser).map((r) => r.url);
+      const served = server ? server.log.slice(counted.server).map((r) => r.url) : [];
+      assert(extra.length === 0 && served.length === 0, `requests while classifying: ${[...extra, ...served].join(", ")}`);
+      if (await this.error.isVisible()) {
+        assert(seq === before, "an error and a new result at once");
+        return { error: (await this.error.textContent()).trim() };
+      }
+      assert(seq === before + 1, `expected result #${before + 1}, page shows #${seq}`);
+      const tier = (await this.tier.textContent()).trim();
+      const probability = Number(await this.tier.getAttribute("data-probability"));
+      assert(await this.tier.isVisible(), "the risk tier is not visible");
+      assert(Number.isFinite(probability), "data-probability is not a number");
+      assert(await this.warning.isVisible(), "the close-up warning is not visible beside the result");
+      return { tier, probability, timing: await page.locator(`${scope}[data-testid="timing"]`).textContent() };
+    },
+    upload(files, server) {
+      return this.outcome(() => this.input.setInputFiles(files), server);
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hostile inputs, made here rather than stored.
+function crc32(buf) {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+function pngChunk(type, data) {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, "ascii");
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+/** A valid PNG header declaring 100000 x 100000 RGB pixels (30 GB decoded), with one tiny IDAT. */
+function oversizedPng() {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(100000, 0);
+  ihdr.writeUInt32BE(100000, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", Buffer.from([0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01])),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+// ------------------------------------------------------------------------------------------------
+const images = readdirSync(SAMPLES)
+  .filter((f) => /\.(jpe?g|png|webp|bmp|gif)$/i.test(f))
+  .sort()
+  .map((f) => path.join(SAMPLES, f));
+assert(images.length > 0, `no images in ${SAMPLES}`);
+
+const server = await startServer({ root: WWW });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  // No background traffic (our network is closed, and tests count requests); no GPU in CI.
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+console.log(`e2e: ${browser.version()} · ${server.origin} · ${images.length} sample images from ${SAMPLES}`);
+
+try {
+  const context = await browser.newContext();
+  watch(context, "page", server.origin);
+  const page = await context.newPage();
+  const ui = hooks(page);
+  const expected = new Map(images.map((f) => [f, cli(f)]));
+
+  await check("page loads the wasm and models, with one file input and the CSP", async () => {
+    const t0 = Date.now();
+    await page.goto(`${server.origin}/`);
+    await ui.ready();
+    const loadS = ((Date.now() - t0) / 1000).toFixed(1);
+    assert((await page.locator('input[type="file"]').count()) === 1, "the page must have exactly one input[type=file]");
+    const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+    assert(/default-src 'self'/.test(csp) && /connect-src 'self'/.test(csp), `weak CSP: ${csp}`);
+    assert((await ui.warning.textContent()).trim() === CLOSEUP, "the close-up warning text differs from the spec");
+    await page.locator('[data-testid="app"][data-offline="ready"]').waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
+    return `ready in ${loadS} s, service worker active`;
+  });
+
+  await check(`(1) each of ${images.length} samples matches skinscan classify within ${TOLERANCE}`, async () => {
+    const notes = [];
+    for (const file of images) {
+      const got = await ui.upload(file, server);
+      assert(!got.error, `${path.basename(file)}: ${got.error}`);
+      agree(got, expected.get(file), path.basename(file));
+      notes.push(`${got.tier[0]}:${got.probability.toFixed(3)}`);
+    }
+    const last = await page.locator('[data-testid="timing"]').textContent();
+    return `${notes.join(" ")}; last: ${last.trim()}`;
+  });
+
+  await check("(2) the metadata form changes the result exactly as the CLI does", async () => {
+    const file = images[0];
+    const meta = { age: 55, sex: "male", site: "posterior torso" };
+    // "Start over" forgets the photo, so filling the form cannot start a run of its own.
+    await page.getByRole("button", { name: "Start over" }).click();
+    await page.locator("details.ss-meta summary").click();
+    const age = page.getByLabel("Age in years");
+    await age.fill(String(meta.age));
+    await age.blur();
+    await page.getByLabel("Sex", { exact: true }).selectOption(meta.sex);
+    await page.getByLabel("Body site").selectOption(meta.site);
+    const withMeta = await ui.upload(file, server);
+    assert(!withMeta.error, withMeta.error);
+    const want = cli(file, meta);
+    assert(want.metadata_used === true, "the CLI did not use the metadata");
+    agree(withMeta, want, "age 55, male, posterior torso");
+    assert(/Combined the photo/.test(await page.locator('[data-testid="metadata-used"]').textContent()), "the page does not say the metadata was used");
+    // Changing one field re-runs the same photo.
+    const changed = await ui.outcome(() => page.getByLabel("Body site").selectOption("head/neck"), server);
+    agree(changed, cli(file, { ...meta, site: "head/neck" }), "site changed to head/neck");
+    const photoOnly = expected.get(file).malignant_probability;
+    assert(Math.abs(withMeta.probability - photoOnly) > 1e-9, "metadata did not change the probability");
+    // Clear the form again for the tests that follow.
+    await page.getByRole("button", { name: "Start over" }).click();
+    await age.fill("");
+    await age.blur();
+    await page.getByLabel("Sex", { exact: true }).selectOption("");
+    await page.getByLabel("Body site").selectOption("");
+    return `photo only ${photoOnly.toFixed(4)} -> with metadata ${withMeta.probability.toFixed(4)} -> head/neck ${changed.probability.toFixed(4)}`;
+  });
+
+  await check("(3) bad files show an error and the page stays usable", async () => {
+    const jpeg = readFileSync(images[0]);
+    const bad = [
+      { name: "truncated.jpg", mimeType: "image/jpeg", buffer: jpeg.subarray(0, Math.floor(jpeg.length * 0.3)) },
+      { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("This is not a photo.\n") },
+      { name: "huge.png", mimeType: "image/png", buffer: oversizedPng() },
+    ];
+    const messages = [];
+    for (const f of bad) {
+      const got = await ui.upload(f, server);
+      assert(got.error, `${f.name} gave a result (${got.tier}) instead of an error`);
+      assert(!(await ui.tier.isVisible()), `${f.name}: a stale result is still shown`);
+      messages.push(`${f.name}: "${got.error.slice(0, 90)}"`);
+    }
+    const ok = await ui.upload(images[1], server);
+    assert(!ok.error, `a valid photo after the errors failed: ${ok.error}`);
+    agree(ok, expected.get(images[1]), "valid photo after errors");
+    assert(!(await ui.error.isVisible()), "the error is still shown beside the new result");
+    return messages.join("; ");
+  });
+
+  await check("(5) embed.html classifies through the <skin-scan> widget", async () => {
+    const widget = await context.newPage();
+    const w = hooks(widget, "skin-scan ");
+    await widget.goto(`${server.origin}/embed.html`);
+    await w.ready();
+    const inShadow = await widget.evaluate(() => !!document.querySelector("skin-scan")?.shadowRoot?.querySelector('[data-testid="app"]'));
+    assert(inShadow, "the widget's UI is not inside its shadow root");
+    assert((await widget.locator('input[type="file"]').count()) === 1, "the widget page must have exactly one input[type=file]");
+    const file = images[images.length - 1];
+    const got = await w.upload(file, server);
+    assert(!got.error, got.error);
+    agree(got, expected.get(file), `widget, ${path.basename(file)}`);
+    await widget.close();
+    return `${got.tier} ${got.probability.toFixed(4)}`;
+  });
+
+  await context.close();
+
+  await check("(6) after one visit, a reload with the network cut still classifies", async () => {
+    // A server of its own (its own origin, so its own service worker), which we then stop.
+    const s2 = await startServer({ root: WWW });
+    const ctx = await browser.newContext();
+    watch(ctx, "offline", s2.origin);
+    const p = await ctx.newPage();
+    const u = hooks(p);
+    await p.goto(`${s2.origin}/`);
+    await u.ready();
+    await p.locator('[data-testid="app"][data-offline="ready"]').waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
+    await s2.close();
+    await ctx.setOffline(true);
+    await p.reload();
+    await u.ready();
+    const file = images[0];
+    const got = await u.upload(file, s2);
+    assert(!got.error, got.error);
+    agree(got, expected.get(file), "offline");
+    // Requests made while offline are the page reload's own, answered by the service worker.
+    await ctx.close();
+    return `${got.tier} ${got.probability.toFixed(4)} with the server stopped`;
+  });
+
+  await check("(4) no request left the page's origin during the whole session", async () => {
+    const foreign = requests.filter((r) => r.foreign);
+    assert(foreign.length === 0, `requests to other origins: ${foreign.map((r) => r.url).join(", ")}`);
+    return `${requests.length} requests, each to its page's own origin; none while classifying`;
+  });
+
+  await check("(7) no console errors", async () => {
+    assert(consoleErrors.length === 0, consoleErrors.join("\n"));
+  });
+} finally {
+  await browser.close();
+  await server.close();
+}
+
+if (failures.length) {
+  console.log(`\n${failures.length} browser check(s) failed: ${failures.join("; ")}`);
+  process.exit(1);
+}
+console.log("\nall browser checks passed");
