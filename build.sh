@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# SkinScan build, serve and test, on a fresh machine or a warm one.
+#
+#   ./build.sh            release wasm (+simd128, wasm-opt -O3) into www/pkg, models into www/models
+#   ./build.sh serve [PORT]   build, then serve www/ on http://127.0.0.1:PORT/ (default 8000)
+#   ./build.sh test       every test: cargo test, the training smoke tests, the browser tests
+#   ./build.sh --help
+#
+# It installs what a fresh machine lacks: the wasm32 target, wasm-bindgen-cli at the version in
+# Cargo.lock, Debian's chromium (tests only), the npm packages in package-lock.json, and a Python
+# venv for training/ (tests only). It never downloads browsers or prebuilt binaries (no wasm-pack,
+# no `playwright install`): our machines reach only the crates.io, npm, PyPI and Debian registries.
+#
+# Environment:
+#   SKINSCAN_CACHE     caches outside the clone (default ~/.cache/skinscan): cargo target dir, venv
+#   CARGO_TARGET_DIR   default $SKINSCAN_CACHE/target
+#   SKINSCAN_SAMPLES   images for the browser tests (default ../shared/data/samples)
+#   WASM_OPT=0         skip wasm-opt in a plain build (it takes minutes; ./build.sh test skips it)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+CACHE=${SKINSCAN_CACHE:-$HOME/.cache/skinscan}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+export PATH="$HOME/.cargo/bin:$PATH"
+WASM_TARGET=wasm32-unknown-unknown
+PKG=www/pkg
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found. $2"; }
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (no sudo found)"; fi
+}
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------------------------
+ensure_rust() {
+  need cargo "Install Rust with rustup: https://rustup.rs"
+  need rustup "The wasm32 target is added with rustup; install Rust with rustup: https://rustup.rs"
+  if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+    say "adding the $WASM_TARGET target"
+    rustup target add "$WASM_TARGET"
+  fi
+}
+
+# wasm-bindgen's CLI must match the crate's version exactly, or the generated glue will not load.
+ensure_wasm_bindgen() {
+  local want have
+  want=$(awk '$1 == "name" && $3 == "\"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+  [ -n "$want" ] || die "no wasm-bindgen in Cargo.lock: the crate's wasm dependencies are missing"
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    say "installing wasm-bindgen-cli $want (was: ${have:-none}); about 6 minutes on 2 cores"
+    # No --locked: its lockfile pins a webpki-roots version our registry mirror lacks.
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+ensure_node() {
+  need node "Install Node.js 20 or newer (Debian: apt-get install nodejs npm)."
+  need npm "Install npm (Debian: apt-get install npm)."
+  local stamp=node_modules/.skinscan-lock.sha256
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(sha256 package-lock.json)" ]; then
+    say "npm ci (playwright-core, binaryen, onnxruntime-web from package-lock.json)"
+    # --ignore-scripts: no package needs an install script, and none may download anything.
+    npm ci --ignore-scripts --no-audit --no-fund
+    sha256 package-lock.json >"$stamp"
+  fi
+}
+
+ensure_chromium() {
+  export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+  if [ ! -x "$CHROMIUM" ]; then
+    say "installing Debian's chromium"
+    need apt-get "Install Chromium so that $CHROMIUM exists (or set CHROMIUM=/path/to/chromium)."
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+  [ -x "$CHROMIUM" ] || die "$CHROMIUM still missing after installing chromium"
+}
+
+# The training smoke tests' venv, outside the clone; reinstalled only when a pin is unmet.
+ensure_venv() {
+  VENV=${SKINSCAN_VENV:-$CACHE/venv}
+  need python3 "Install Python 3.11 (Debian: apt-get install python3 python3-venv)."
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the Python venv at $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" - training/requirements.txt <<'PY'
+import sys, re
+from importlib.metadata import version, PackageNotFoundError
+ok = True
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if not line:
+        continue
+    m = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;]+)", line)
+    if not m:
+        ok = False  # not a plain pin: let pip decide
+        break
+    name = re.sub(r"\[.*\]", "", m.group(1))
+    try:
+        if version(name) != m.group(2):
+            ok = False
+    except PackageNotFoundError:
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+  then
+    say "pip install -r training/requirements.txt into $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r training/requirements.txt
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build steps
+# ---------------------------------------------------------------------------------------------
+
+# Release wasm with SIMD (tract's wasm kernels need simd128), then the JS glue, then optionally
+# wasm-opt. $1 = 1 to run wasm-opt, 0 to skip it (tests: the optimiser takes minutes and changes
+# neither results nor, measurably, speed; see shared notes/toolchain.md).
+build_wasm() {
+  local opt=$1 raw bindgen_dir src_sha
+  ensure_rust
+  ensure_wasm_bindgen
+  ensure_node
+  say "cargo build --release --target $WASM_TARGET (+simd128)"
+  RUSTFLAGS="-C target-feature=+simd128" \
+    cargo build --release --target "$WASM_TARGET" --lib
+  raw="$CARGO_TARGET_DIR/$WASM_TARGET/release/skinscan.wasm"
+  [ -f "$raw" ] || die "cargo produced no $raw"
+
+  bindgen_dir="$CACHE/bindgen"
+  rm -rf "$bindgen_dir"
+  wasm-bindgen --target web --no-typescript --out-dir "$bindgen_dir" "$raw"
+  src_sha=$(sha256 "$bindgen_dir/skinscan_bg.wasm")
+
+  # An optimised copy of this exact module is already in place: keep it (tests gladly use it).
+  if [ -f "$PKG/.source-sha256" ] && [ "$(cat "$PKG/.source-sha256")" = "$src_sha" ] &&
+     { [ "$opt" = 0 ] || [ -f "$PKG/.optimised" ]; }; then
+    say "www/pkg is up to date"
+    return
+  fi
+  rm -rf "$PKG"
+  mkdir -p "$PKG"
+  cp "$bindgen_dir/skinscan.js" "$PKG/"
+  if [ "$opt" = 1 ]; then
+    say "wasm-opt -O3 (binaryen from npm; takes a few minutes)"
+    # The features rustc's wasm32 target emits by default, plus simd128; binaryen must be told.
+    node_modules/.bin/wasm-opt -O3 \
+      --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$bindgen_dir/skinscan_bg.wasm" -o "$PKG/skinscan_bg.wasm"
+    touch "$PKG/.optimised"
+  else
+    cp "$bindgen_dir/skinscan_bg.wasm" "$PKG/"
+  fi
+  echo "$src_sha" >"$PKG/.source-sha256"
+  report_size "$PKG/skinscan_bg.wasm"
+}
+
+report_size() {
+  local raw gz
+  raw=$(stat -c %s "$1")
+  gz=$(gzip -9 -c "$1" | wc -c)
+  say "$(basename "$1"): $raw bytes raw, $gz bytes gzip -9"
+}
+
+# The page loads models from www/models/: the manifest plus the two default models it names.
+# Copies, not links, so the folder deploys as is; each is checked against the manifest's SHA-256.
+copy_models() {
+  ensure_node
+  say "copying the default models into www/models"
+  rm -rf www/models
+  mkdir -p www/models
+  cp models/manifest.json www/models/
+  local file want
+  node -e '
+    const m = require("./models/manifest.json");
+    const img = m.image_models.find((x) => x.id === m.default_image_model);
+    const tab = m.tabular.models.find((x) => x.id === m.tabular.default);
+    if (!img || !tab) { console.error("manifest names no default image or tabular model"); process.exit(1); }
+    for (const x of [img, tab]) console.log(x.file + " " + x.sha256);
+  ' | while read -r file want; do
+    [ -f "models/$file" ] || die "models/$file (named by the manifest) is missing"
+    [ "$(sha256 "models/$file")" = "$want" ] || die "models/$file does not match its SHA-256 in models/manifest.json"
+    cp "models/$file" www/models/
+  done
+}
+
+cmd_build() {
+  build_wasm "${WASM_OPT:-1}"
+  copy_models
+  say "built: www/ is ready to serve as static files"
+}
+
+cmd_serve() {
+  local port=${1:-${PORT:-8000}}
+  cmd_build
+  say "serving www/ (Ctrl-C to stop)"
+  exec node tests/e2e/server.mjs --root www --port "$port"
+}
+
+cmd_test() {
+  local samples=${SKINSCAN_SAMPLES:-$ROOT/../shared/data/samples}
+  [ -d "$samples" ] || die "no sample images at $samples (set SKINSCAN_SAMPLES)"
+  ensure_rust
+  ensure_node
+  ensure_chromium
+  ensure_venv
+
+  say "cargo test (tier 1 and 2: unit and native integration tests)"
+  cargo test
+  # The browser tests compare the page with the native CLI, so build it (the same dev profile).
+  cargo build --bin skinscan
+
+  if [ -d training/tests ]; then
+    say "training smoke tests (pytest)"
+    "$VENV/bin/python" -m pytest -q training/tests
+  fi
+
+  say "browser tests"
+  build_wasm 0
+  copy_models
+  SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
+    node tests/e2e/run.mjs
+  say "all tests passed"
+}
+
+case "${1:-build}" in
+  build) cmd_build ;;
+  serve) shift; cmd_serve "$@" ;;
+  test) cmd_test ;;
+  -h|--help|help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$1' (try ./build.sh --help)" ;;
+esac
