@@ -2,7 +2,18 @@
 // service worker that keeps the app and its models available offline.
 import { mountUI } from "./ui.js";
 
-const { root, engine } = mountUI(document.getElementById("app"));
+const { root, engine, handleFile } = mountUI(document.getElementById("app"));
+
+// A photo dropped anywhere on the page is for the checker (instead of the browser opening it).
+document.addEventListener("dragover", (e) => {
+  if (e.dataTransfer?.types?.includes("Files")) e.preventDefault();
+});
+document.addEventListener("drop", (e) => {
+  const file = e.dataTransfer?.files?.[0];
+  if (!file || e.defaultPrevented) return;
+  e.preventDefault();
+  handleFile(file);
+});
 
 engine.then(async () => {
   // After the first load, so the service worker's precache finds everything in the HTTP cache

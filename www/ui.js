@@ -23,7 +23,7 @@ let instances = 0;
  * @param {Element|ShadowRoot} container
  * @param {{loadOptions?: object, pasteTarget?: EventTarget|null}} [options]
  *   loadOptions go to skinscan.js load(); pasteTarget receives paste events (default: document).
- * @returns {{root: HTMLElement, engine: Promise<object>}}
+ * @returns {{root: HTMLElement, engine: Promise<object>, handleFile: (file: File) => void}}
  */
 export function mountUI(container, options = {}) {
   const n = ++instances;
@@ -363,7 +363,7 @@ export function mountUI(container, options = {}) {
     delete root.dataset.error;
   }
 
-  return { root, engine };
+  return { root, engine, handleFile };
 }
 
 function hasFiles(e) {

@@ -207,6 +207,36 @@ try {
     return `${notes.join(" ")}; last: ${last.trim()}`;
   });
 
+  await check("(1b) drag-and-drop and paste classify like the file picker", async () => {
+    const file = images.reduce((a, b) => (readFileSync(a).length <= readFileSync(b).length ? a : b));
+    const b64 = readFileSync(file).toString("base64");
+    const notes = [];
+    for (const how of ["drop", "paste"]) {
+      const got = await ui.outcome(
+        () =>
+          page.evaluate(
+            ([how, b64, name]) => {
+              const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+              const dt = new DataTransfer();
+              dt.items.add(new File([bytes], name, { type: "image/jpeg" }));
+              if (how === "drop") {
+                document.querySelector('[data-testid="dropzone"]')
+                  .dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+              } else {
+                document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+              }
+            },
+            [how, b64, path.basename(file)],
+          ),
+        server,
+      );
+      assert(!got.error, `${how}: ${got.error}`);
+      agree(got, expected.get(file), `${how} ${path.basename(file)}`);
+      notes.push(`${how} ${got.probability.toFixed(4)}`);
+    }
+    return notes.join(", ");
+  });
+
   await check("(2) the metadata form changes the result exactly as the CLI does", async () => {
     const file = images[0];
     const meta = { age: 55, sex: "male", site: "posterior torso" };
