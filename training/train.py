@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skinscan_train import data, ensemble, export, image_models as im, metrics, preprocess, report, tabular
+from skinscan_train import data, ensemble, export, image_models as im, metrics, preprocess, quality, report, tabular
 
 
 class Log:
@@ -161,6 +161,26 @@ def main():
             emb = lambda f: np.concatenate([top.features(torch.from_numpy(np.asarray(f[i:i + 256], np.float32)).contiguous(memory_format=cl)).mean((2, 3)).numpy()
                                             for i in range(0, len(f), 256)])
             np.savez(emb_file, train=emb(f_tr[:, 0]), val=emb(f_val), test=emb(f_te), y7_train=y7_tr, y7_val=y7_val)
+    embs = np.load(emb_file)
+
+    # ---- 3b. quality gate: out-of-distribution statistics and photo-quality thresholds,
+    # fitted on training images (thresholds) and validation images (OOD quantile) only.
+    ood = quality.fit_ood(embs["train"], embs["val"], k=min(64, len(embs["train"]) - 1))
+    rng_q = np.random.default_rng(a.seed)
+    q_pick = rng_q.choice(len(u8_tr), min(3000, len(u8_tr)), replace=False)
+    q_thr, q_summary = quality.fit_thresholds([np.asarray(u8_tr[i]) for i in q_pick], a.seed, 30 if a.smoke else 300)
+    # The hard OOD cut: beyond the 99th percentile of *degraded training* photos, no retake advice
+    # can help, so the verdict is not_a_lesion even before exposure and blur are judged.
+    gate_model = im.Exported(bottom, top, ood).eval()
+    deg_scores = []
+    with torch.no_grad():
+        for i in q_pick[: (10 if a.smoke else 150)]:
+            for f in quality.DEGRADATIONS.values():
+                x = preprocess.normalize(f(np.asarray(u8_tr[i])))[None]
+                deg_scores.append(float(gate_model(torch.from_numpy(x))[3][0]))
+    ood["hard_threshold"] = max(float(np.percentile(deg_scores, 99)), ood["threshold"])
+    ood["degraded_train_percentiles"] = {str(p): float(np.percentile(deg_scores, p)) for p in (50, 90, 99)}
+    log(f"gate: ood threshold {ood['threshold']:.3f}, hard {ood['hard_threshold']:.3f} (degraded train {ood['degraded_train_percentiles']}) (val percentiles {ood['val_percentiles']}), thresholds {q_thr}")
     log(f"effnet done: val AUC {metrics.auc(ym_val, ensemble.malignant_prob(p7_val_eff)):.4f}, {time.time() - t_start:.0f}s elapsed")
 
     # ---- 4. compact CNN
@@ -201,7 +221,7 @@ def main():
     shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
     files = {}
     check = np.stack([preprocess.normalize(u8_val[i].astype(np.float32)) for i in range(min(4, len(u8_val)))])
-    eff_export = im.Exported(bottom.to(memory_format=torch.contiguous_format), top).eval()
+    eff_export = im.Exported(bottom.to(memory_format=torch.contiguous_format), top, ood).eval()
     top.eval()
     diff_eff = export.export_image_model(eff_export, staging / "image_effnet_lite0.onnx", check)
     diff_cnn = export.export_image_model(im.Exported(torch.nn.Identity(), cnn).eval(), staging / "image_compact_cnn.onnx", check)
@@ -262,9 +282,20 @@ def main():
         shutil.copy2(staging / f, a.out / f)
     wall = time.time() - t_start
     manifest = report.build_manifest(a, cfgs, tab_use, tab_auc, results, train, ham_val, test, len(yt), wall, diff_eff, diff_cnn, tab_diff)
+    manifest["quality"] = {
+        "params": quality.PARAMS,
+        "thresholds": q_thr,
+        "ood": {"model": "effnet_lite0", "output": "ood", "threshold": ood["threshold"], "hard_threshold": ood["hard_threshold"],
+                "degraded_train_percentiles": ood["degraded_train_percentiles"], "method": "pca_mahalanobis_plus_residual",
+                "k": ood["k"], "validation_percentiles": {str(k): v for k, v in ood["val_percentiles"].items()}},
+        "fitted_on": {"thresholds": f"{len(q_pick)} training images and {q_summary['n_degraded_each']} degraded copies of training images per degradation",
+                      "ood": "training embeddings (statistics) and validation embeddings (99th percentile threshold)"},
+        "clean_percentiles": q_summary["clean_percentiles"],
+    }
     export.write_json(a.out / "manifest.json", manifest)
+    gate = report.gate_report(a, a.out / "image_effnet_lite0.onnx", manifest["quality"], u8_te, ood["score_fn"](embs["test"]), work, log)
     report.write_golden(a, manifest, golden_dir, log)
-    report.write_report(a.out, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, log)
+    report.write_report(a.out, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, gate, log)
     log(f"done in {wall / 60:.1f} min")
 
 

@@ -12,7 +12,7 @@ from . import preprocess
 
 OPSET = 13
 INPUT = "input0"
-OUTPUTS = ["logits", "embedding", "cam"]
+OUTPUTS = ["logits", "embedding", "cam", "ood"]
 
 
 def sha256(path: Path) -> str:
@@ -49,6 +49,9 @@ class OrtImage:
     def __init__(self, path: Path):
         import onnxruntime as ort
         self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(self, x: np.ndarray) -> dict:
+        return dict(zip(OUTPUTS, self.sess.run(OUTPUTS, {INPUT: x.astype(np.float32)})))
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.sess.run(["logits"], {INPUT: x.astype(np.float32)})[0][0]

@@ -119,11 +119,23 @@ class Top(nn.Module):
 
 
 class Exported(nn.Module):
-    """What ships: normalised image -> (logits, embedding, cam)."""
+    """What ships: normalised image -> (logits, embedding, cam, ood).
 
-    def __init__(self, bottom: nn.Module, body: nn.Module):
+    ``ood`` is the out-of-distribution score of the embedding (see ``quality.fit_ood``), baked into
+    the graph so the browser runs no extra model; without fitted statistics it is 0.
+    """
+
+    def __init__(self, bottom: nn.Module, body: nn.Module, ood: dict | None = None):
         super().__init__()
         self.bottom, self.body = bottom, body  # body: Top or CompactCNN (has .features and .fc)
+        d = body.fc.in_features
+        o = ood or {"mu": np.zeros(d, np.float32), "P": np.zeros((d, 1), np.float32), "inv_var": np.zeros(1, np.float32),
+                    "inv_rvar": np.float32(0), "k": 0}
+        self.register_buffer("ood_mu", torch.from_numpy(np.asarray(o["mu"], np.float32)))
+        self.register_buffer("ood_P", torch.from_numpy(np.asarray(o["P"], np.float32)))
+        self.register_buffer("ood_inv_var", torch.from_numpy(np.asarray(o["inv_var"], np.float32)))
+        self.register_buffer("ood_inv_rvar", torch.tensor(float(o["inv_rvar"])))
+        self.ood_norm = 1.0 / (o["k"] + 1)
 
     def forward(self, x):
         fmap = self.body.features(self.bottom(x))
@@ -131,7 +143,11 @@ class Exported(nn.Module):
         emb = fmap.mean((2, 3))
         logits = fc(emb)
         cam = torch.einsum("kc,nchw->nkhw", fc.weight, fmap) + fc.bias.view(1, -1, 1, 1)
-        return logits, emb, cam
+        ec = emb - self.ood_mu
+        proj = ec @ self.ood_P
+        r = ec - proj @ self.ood_P.t()
+        ood = ((proj * proj * self.ood_inv_var).sum(1) + (r * r).sum(1) * self.ood_inv_rvar) * self.ood_norm
+        return logits, emb, cam, ood
 
 
 def compute_bottom_features(bottom: Bottom, u8: np.ndarray, views: int, out: Path, seed: int,

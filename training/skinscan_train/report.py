@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, ensemble, export, metrics, preprocess, tabular
+from . import data, ensemble, export, metrics, preprocess, quality, tabular
 
 SEED_PROJECT = {  # SkinScanAI's published figures (README of the seed notebook), for side-by-side rows
     "tabular_roc_auc": 0.666,
@@ -25,7 +25,7 @@ def build_manifest(a, cfgs, tab_use, tab_auc, results, train, val, test, n_tab, 
         image_models.append({
             "id": mid, "name": names[mid], **export.file_entry(out / fname),
             "input": export.INPUT, "input_shape": [1, 3, preprocess.SIZE, preprocess.SIZE],
-            "outputs": {"logits": "logits", "embedding": "embedding", "cam": "cam"},
+            "outputs": {"logits": "logits", "embedding": "embedding", "cam": "cam", "ood": "ood"},
             **cfgs[mid],
             "test_roc_auc": results[mid]["test"]["roc_auc"],
         })
@@ -99,9 +99,18 @@ def write_golden(a, manifest, golden_dir: Path, log) -> None:
         cases.append((f"samples/{s.name}", s, GOLDEN_META[len(cases) % len(GOLDEN_META)], "jpeg"))
     out = []
     for rel, path, meta, kind in cases:
-        x = preprocess.preprocess(str(path))
+        resized = preprocess.resize(preprocess.decode(str(path)))
+        x = preprocess.normalize(resized)[None]
         p7 = sess.proba(x)
         res = ensemble.assess(p7, _tab_proba(tab_file, meta), cfg)
+        outs = sess.run(x)
+        q = manifest.get("quality")
+        if q:
+            m = quality.measures(resized, q["params"]["center"], q["params"]["k"])
+            verdict, reason = quality.verdict(m, float(outs["ood"][0]), q)
+            res["quality"] = {"verdict": verdict, "reason": reason, "ood_score": float(outs["ood"][0]), "measures": m}
+        mal = [i for i, d in enumerate(manifest["diagnoses"]) if d["malignant"]]
+        res["heatmap_malignant_cam"] = [float(v) for v in outs["cam"][0, mal].sum(0).reshape(-1)]
         out.append({"image": rel, "kind": kind, "metadata": meta, "expected": res,
                     "input_checksum": {"sum": float(x.astype(np.float64).sum()), "first": [float(v) for v in x.reshape(-1)[:8]]}})
     export.write_json(golden_dir / "golden.json", {
@@ -111,8 +120,48 @@ def write_golden(a, manifest, golden_dir: Path, log) -> None:
     log(f"golden: {len(out)} cases -> {golden_dir / 'golden.json'}")
 
 
+# ------------------------------------------------------------------ quality gate figures
+def _counts(verdicts: list[tuple[str, str | None]]) -> dict:
+    out = {"n": len(verdicts), "ok": 0, "retake": 0, "not_a_lesion": 0, "reasons": {}}
+    for v, r in verdicts:
+        out[v] += 1
+        if v == "retake":
+            out["reasons"][r] = out["reasons"].get(r, 0) + 1
+    return out
+
+
+def gate_report(a, onnx_path: Path, q: dict, u8_test: np.ndarray, ood_test: np.ndarray, work: Path, log) -> dict:
+    """Verdicts on ham10000-test (in distribution) and on the gate set built by gate_set.py
+    (non-lesion photos, degraded test images): the Python twin of the Rust gate."""
+    import csv as _csv
+    import gate_set
+
+    p = q["params"]
+    v_test = [quality.verdict(quality.measures(u8_test[i].astype(np.float32), p["center"], p["k"]), float(ood_test[i]), q)
+              for i in range(len(u8_test))]
+    gdir = work / "gate"
+    if not (gdir / "degraded" / "labels.csv").exists():
+        gate_set.build(a.data, gdir, 10 if a.smoke else 100)
+    sess = export.OrtImage(onnx_path)
+    res = {"ham10000_test": _counts(v_test)}
+    for part in ("non_lesion", "degraded"):
+        rows = list(_csv.DictReader(open(gdir / part / "labels.csv")))
+        vs, right = [], 0
+        for r in rows:
+            rgb = preprocess.decode(str(gdir / part / "images" / f"{r['image']}.png"))
+            resized = preprocess.resize(rgb)
+            ood = float(sess.sess.run(["ood"], {export.INPUT: preprocess.normalize(resized)[None]})[0][0])
+            v = quality.verdict(quality.measures(resized, p["center"], p["k"]), ood, q)
+            vs.append(v)
+            exp = r["expected"]
+            right += (v[0] == exp) if ":" not in exp else (v == tuple(exp.split(":")))
+        res[part] = {**_counts(vs), "as_expected": right, "as_expected_fraction": right / max(len(rows), 1)}
+    log(f"gate: {json.dumps(res)}")
+    return res
+
+
 # ------------------------------------------------------------------ plots and model card
-def write_report(out: Path, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, log):
+def write_report(out: Path, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, gate, log):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -194,9 +243,10 @@ def write_report(out: Path, manifest, results, tab_auc, vals, ym_te, y7_te, ym_v
         "image_models": clean,
         "tabular": {"roc_auc": tab_auc, "shipped": tab_use, "seed_project_roc_auc": SEED_PROJECT["tabular_roc_auc"]},
         "validation_images_with_metadata": int(has_meta.sum()),
+        "quality_gate": gate,
         "provenance": manifest["provenance"],
     })
-    (out / "README.md").write_text(model_card(manifest, clean, tab_auc, tab_use, int(has_meta.sum())))
+    (out / "README.md").write_text(model_card(manifest, clean, tab_auc, tab_use, int(has_meta.sum()), gate))
     log(f"report -> {rep}")
 
 
@@ -204,7 +254,19 @@ def _f(x, d=3):
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{d}f}"
 
 
-def model_card(manifest, res, tab_auc, tab_use, n_meta) -> str:
+def _gate_rows(gate) -> str:
+    rows = []
+    for name, key, expect in (("ham10000-test (in distribution)", "ham10000_test", "ok"),
+                              ("non-lesion photos (scikit-image, scikit-learn, LFW faces)", "non_lesion", "not_a_lesion"),
+                              ("degraded ham10000-test variants (blur, dark, overexposed)", "degraded", "retake, right reason")):
+        g = gate[key]
+        n = max(g["n"], 1)
+        right = f"{g['as_expected']} ({g['as_expected_fraction'] * 100:.1f}%)" if "as_expected" in g else f"{g['ok']} ({g['ok'] / n * 100:.1f}%)"
+        rows.append(f"| {name} | {g['n']} | {g['ok']} | {g['retake']} | {g['not_a_lesion']} | {expect}: {right} |")
+    return "\n".join(rows)
+
+
+def model_card(manifest, res, tab_auc, tab_use, n_meta, gate) -> str:
     e, c = res["effnet_lite0"], res["compact_cnn"]
     pv = manifest["provenance"]
     def row(name, r):
@@ -277,6 +339,22 @@ the calibrated image-only score.
 Calibration (Platt, validation): ECE {_f(ve['ece_raw'])} raw → {_f(ve['ece_calibrated_oof'])} out-of-fold on validation.
 
 Plots: `report/roc_pr.png`, `report/confusion.png`, `report/calibration.png`, `report/training_curves.png`.
+
+## Quality gate
+Before a tier is shown, the pipeline checks the photo: sharpness (variance of the Laplacian), exposure
+(mean luminance, clipped share), a darker-than-surroundings lesion (contrast, area, centring) and an
+out-of-distribution score (Mahalanobis distance of the CNN's pooled features in their top-{manifest['quality']['ood']['k']}
+principal subspace plus the residual; statistics from training images, threshold = 99th percentile of
+validation images). Thresholds come from training images and degraded copies of training images
+(`manifest.json` → `quality`). Measured by the Python twin of the gate in the training run
+(`skinscan evaluate` on the same sets counts the Rust gate's verdicts):
+
+| set | n | ok | retake | not a lesion | as expected |
+| --- | --- | --- | --- | --- | --- |
+{_gate_rows(gate)}
+
+Retake reasons on the degraded set: {gate['degraded']['reasons']}. The gate set is rebuilt by
+`python training/gate_set.py --data ../shared/data --out DIR` (the script is kept, not the images).
 
 ## Intended use and limitations
 - Intended: an educational triage aid for **dermoscopic close-ups of a single lesion**, run privately in the browser.

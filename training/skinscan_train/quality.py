@@ -1,0 +1,164 @@
+"""Photo-quality measures for the gate, mirrored by ``src/quality.rs``.
+
+All measures run on the canonical 224x224 float RGB image (after decode + squash resize, values
+0..255), on luminance Y = 0.299 R + 0.587 G + 0.114 B, inside the central window
+(the middle ``center`` fraction of each side) so a dermatoscope's dark vignette does not count.
+
+* sharpness: variance of the 4-neighbour Laplacian of Y (valid pixels of the window);
+* exposure: mean of Y in the window, and the share of window pixels with Y >= 250 (clipped);
+* lesion: the lesion is darker than the skin around it. Y is box-blurred (radius 2); pixels
+  below ``mean - k * std`` of the window are "lesion"; we report the lesion's area share of the
+  window and its centroid's distance from the image centre (in half-widths), plus the contrast
+  (mean Y of skin minus mean Y of lesion) divided by 255.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    img = img.astype(np.float32)
+    return (np.float32(0.299) * img[..., 0] + np.float32(0.587) * img[..., 1] + np.float32(0.114) * img[..., 2]).astype(np.float32)
+
+
+def window(n: int, center: float) -> tuple[int, int]:
+    m = int(round(n * (1 - center) / 2))
+    return m, n - m
+
+
+def box_blur(y: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 box, edges clamped (same as Rust's)."""
+    p = np.pad(y, r, mode="edge").astype(np.float64)
+    c = p.cumsum(0).cumsum(1)
+    c = np.pad(c, ((1, 0), (1, 0)))
+    k = 2 * r + 1
+    s = c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+    return (s / (k * k)).astype(np.float32)
+
+
+def measures(img: np.ndarray, center: float, k: float) -> dict:
+    y = luminance(img)
+    h, w = y.shape
+    y0, y1 = window(h, center)
+    x0, x1 = window(w, center)
+    win = y[y0:y1, x0:x1].astype(np.float64)
+    lap = (4 * win[1:-1, 1:-1] - win[:-2, 1:-1] - win[2:, 1:-1] - win[1:-1, :-2] - win[1:-1, 2:])
+    sharp = float(lap.var())
+    mean = float(win.mean())
+    clipped = float((win >= 250).mean())
+    sm = box_blur(y, 2)[y0:y1, x0:x1].astype(np.float64)
+    thr = sm.mean() - k * sm.std()
+    mask = sm < thr
+    area = float(mask.mean())
+    if mask.any():
+        ys, xs = np.nonzero(mask)
+        cy, cx = ys.mean() + y0, xs.mean() + x0
+        off = float(max(abs(cy + 0.5 - h / 2) / (h / 2), abs(cx + 0.5 - w / 2) / (w / 2)))
+        contrast = float((sm[~mask].mean() - sm[mask].mean()) / 255.0) if (~mask).any() else 0.0
+    else:
+        off, contrast = 1.0, 0.0
+    return {"sharpness": sharp, "brightness": mean, "clipped": clipped, "lesion_area": area,
+            "lesion_offset": off, "lesion_contrast": contrast}
+
+
+def verdict(m: dict, ood: float | None, q: dict) -> tuple[str, str | None]:
+    """(verdict, reason) in the order the Rust gate checks them:
+    ood > hard_threshold -> not_a_lesion; exposure; blur; ood > threshold -> not_a_lesion; lesion size/centring."""
+    t = q["thresholds"]
+    # Far outside anything lesion-like, even a badly exposed lesion: not a lesion.
+    if ood is not None and ood > q["ood"]["hard_threshold"]:
+        return "not_a_lesion", "not_a_lesion"
+    if m["brightness"] < t["min_brightness"]:
+        return "retake", "too_dark"
+    if m["brightness"] > t["max_brightness"] or m["clipped"] > t["max_clipped"]:
+        return "retake", "overexposed"
+    if m["sharpness"] < t["min_sharpness"]:
+        return "retake", "blurry"
+    # A well-exposed, sharp photo that still does not look like the training images.
+    if ood is not None and ood > q["ood"]["threshold"]:
+        return "not_a_lesion", "not_a_lesion"
+    if m["lesion_area"] < t["min_lesion_area"] or m["lesion_contrast"] < t["min_lesion_contrast"]:
+        return "retake", "lesion_too_small"
+    if m["lesion_offset"] > t["max_lesion_offset"]:
+        return "retake", "not_centred"
+    return "ok", None
+
+
+# ---------------------------------------------------------------- synthetic degradations (float 0..255)
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    r = int(np.ceil(3 * sigma))
+    x = np.arange(-r, r + 1)
+    k = np.exp(-(x ** 2) / (2 * sigma ** 2)); k /= k.sum()
+    out = img.astype(np.float32)
+    for axis in (0, 1):
+        pad = [(r, r) if a == axis else (0, 0) for a in range(3)]
+        p = np.pad(out, pad, mode="edge")
+        out = sum(k[i] * np.take(p, range(i, i + out.shape[axis]), axis=axis) for i in range(2 * r + 1))
+    return out
+
+
+def darken(img: np.ndarray, factor: float = 0.22) -> np.ndarray:
+    return img.astype(np.float32) * factor
+
+
+def overexpose(img: np.ndarray, factor: float = 2.6) -> np.ndarray:
+    return np.clip(img.astype(np.float32) * factor + 40, 0, 255)
+
+
+DEGRADATIONS = {"blurry": lambda im: gaussian_blur(im, 3.0), "too_dark": darken, "overexposed": overexpose}
+
+
+# ---------------------------------------------------------------- fitting (training side only)
+PARAMS = {"center": 0.8, "k": 1.0, "blur_radius": 2}
+
+
+def _q(v, p):
+    return float(np.percentile(np.asarray(v, np.float64), p))
+
+
+def fit_thresholds(clean: list[np.ndarray], seed: int, n_degraded: int = 200) -> tuple[dict, dict]:
+    """Thresholds from in-distribution training images and degraded copies of *training* images.
+
+    Each cut sits between the clean distribution's 0.5% tail and the degraded one's 99.5% tail
+    (geometric mean for the scale-like sharpness)."""
+    rng = np.random.default_rng(seed)
+    m_clean = [measures(im.astype(np.float32), PARAMS["center"], PARAMS["k"]) for im in clean]
+    pick = rng.choice(len(clean), min(n_degraded, len(clean)), replace=False)
+    deg = {name: [measures(f(clean[i]), PARAMS["center"], PARAMS["k"]) for i in pick] for name, f in DEGRADATIONS.items()}
+    col = lambda ms, key: [m[key] for m in ms]
+    t = {
+        "min_brightness": 0.5 * (_q(col(m_clean, "brightness"), 0.5) + _q(col(deg["too_dark"], "brightness"), 99.5)),
+        "max_brightness": max(_q(col(m_clean, "brightness"), 99.9) + 10.0, 220.0),
+        "max_clipped": 0.5 * (_q(col(m_clean, "clipped"), 99.5) + _q(col(deg["overexposed"], "clipped"), 5)),
+        "min_sharpness": float(np.sqrt(max(_q(col(m_clean, "sharpness"), 0.5), 1e-6) * max(_q(col(deg["blurry"], "sharpness"), 99.5), 1e-6))),
+        "min_lesion_area": 0.5 * _q(col(m_clean, "lesion_area"), 0.5),
+        "min_lesion_contrast": 0.5 * _q(col(m_clean, "lesion_contrast"), 0.5),
+        "max_lesion_offset": max(_q(col(m_clean, "lesion_offset"), 99.5), 0.7),
+    }
+    summary = {"n_clean": len(m_clean), "n_degraded_each": len(pick),
+               "clean_percentiles": {k: {p: _q(col(m_clean, k), p) for p in (0.5, 50, 99.5)} for k in m_clean[0]}}
+    return t, summary
+
+
+def fit_ood(emb_train: np.ndarray, emb_val: np.ndarray, k: int = 64, val_quantile: float = 99.0) -> dict:
+    """Mahalanobis distance in the top-k principal subspace of the training embeddings, plus the
+    residual outside it: score = (sum_i (p_i^2 / var_i) + |r|^2 / mean residual var) / (k + 1).
+    The threshold is the ``val_quantile`` percentile of held-out *in-distribution* (validation)
+    scores: no out-of-distribution image is used to fit it."""
+    x = emb_train.astype(np.float64)
+    mu = x.mean(0)
+    xc = x - mu
+    _, s, vt = np.linalg.svd(xc, full_matrices=False)
+    P = vt[:k].T                                  # (d, k)
+    var = (s[:k] ** 2) / (len(x) - 1)
+    resid = xc - xc @ P @ P.T
+    rvar = float((resid ** 2).sum(1).mean())
+    def score(e):
+        ec = e.astype(np.float64) - mu
+        proj = ec @ P
+        r = ec - proj @ P.T
+        return ((proj ** 2 / var).sum(1) + (r ** 2).sum(1) / rvar) / (k + 1)
+    sv = score(emb_val)
+    return {"mu": mu.astype(np.float32), "P": P.astype(np.float32), "inv_var": (1 / var).astype(np.float32),
+            "inv_rvar": np.float32(1 / rvar), "k": k, "threshold": _q(sv, val_quantile),
+            "score_fn": score, "val_percentiles": {p: _q(sv, p) for p in (50, 95, 99, 99.5)}}
