@@ -1,0 +1,366 @@
+//! `skinscan evaluate`: the data sets' `labels.csv` and the metrics of a run, as training's
+//! `metrics.py` computes them (ROC-AUC with tied ranks averaged, binary figures at the model's
+//! decision threshold with `p >= threshold` positive, 7-class balanced accuracy over the classes
+//! present in the truth, tiers by truth).
+//!
+//! Pure code: reading files and running the classifier is the CLI's job.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ensemble::RiskTier;
+use crate::error::{Error, Result};
+use crate::tabular::Metadata;
+
+/// One row of a `labels.csv` (`image,malignant,dx,age,sex,site[,lesion_id]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    /// 1-based line number in the file, for messages.
+    pub line: usize,
+    /// File stem under the images folder.
+    pub image: String,
+    /// Ground truth, when known.
+    pub malignant: Option<bool>,
+    /// Diagnosis code, when known (lowercase).
+    pub dx: Option<String>,
+    /// Raw metadata cells (blank = not given); validated by the classifier.
+    pub age: String,
+    pub sex: String,
+    pub site: String,
+}
+
+impl LabelRow {
+    /// The row's metadata; a non-numeric age is an input error naming `age`.
+    pub fn metadata(&self) -> Result<Metadata> {
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let age = match self.age.trim() {
+            "" => None,
+            a => Some(a.parse::<f64>().map_err(|_| Error::input("age", format!("`{a}` is not a number")))?),
+        };
+        Ok(Metadata { age, sex: text(&self.sex), site: text(&self.site) })
+    }
+}
+
+/// Split one CSV record (RFC 4180 quoting: `"a,b"`, `""` for a quote).
+fn split_csv(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cur.push(c),
+            (false, '"') if cur.is_empty() => quoted = true,
+            (false, ',') => out.push(std::mem::take(&mut cur)),
+            (false, c) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+/// Parse a labels CSV. Only `image` is required; `malignant`, `dx`, `age`, `sex`, `site` are
+/// used when present and other columns are ignored. `path` only labels error messages.
+pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
+    let err = |line: usize, reason: String| Error::Labels { path: path.to_string(), line, reason };
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let (hline, header) = lines.next().ok_or_else(|| err(1, "the file is empty".into()))?;
+    let header = split_csv(header.trim_start_matches('\u{feff}')).map_err(|e| err(hline, e))?;
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
+    let (mal_col, dx_col) = (col("malignant"), col("dx"));
+    let (age_col, sex_col, site_col) = (col("age"), col("sex"), col("site"));
+    let mut rows = Vec::new();
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells = split_csv(line).map_err(|e| err(n, e))?;
+        if cells.len() != header.len() {
+            return Err(err(n, format!("{} cells, but the header has {}", cells.len(), header.len())));
+        }
+        let cell = |c: Option<usize>| c.map(|i| cells[i].trim().to_string()).unwrap_or_default();
+        let image = cell(Some(image_col));
+        if image.is_empty() {
+            return Err(err(n, "empty `image`".into()));
+        }
+        let malignant = match cell(mal_col).as_str() {
+            "" => None,
+            "0" => Some(false),
+            "1" => Some(true),
+            other => return Err(err(n, format!("`malignant` is `{other}`, expected 0, 1 or blank"))),
+        };
+        let dx = Some(cell(dx_col).to_ascii_lowercase()).filter(|d| !d.is_empty());
+        rows.push(LabelRow { line: n, image, malignant, dx, age: cell(age_col), sex: cell(sex_col), site: cell(site_col) });
+    }
+    Ok(rows)
+}
+
+/// ROC-AUC of `scores` for `truth` (Mann–Whitney U, tied scores share their average rank).
+/// `None` when either class is absent.
+pub fn roc_auc(truth: &[bool], scores: &[f64]) -> Option<f64> {
+    let n_pos = truth.iter().filter(|&&t| t).count();
+    let n_neg = truth.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0; // ranks are 1-based
+        rank_sum_pos += avg_rank * idx[i..=j].iter().filter(|&&k| truth[k]).count() as f64;
+        i = j + 1;
+    }
+    let (p, n) = (n_pos as f64, n_neg as f64);
+    Some((rank_sum_pos - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Binary figures at a threshold (`score >= threshold` is malignant).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Binary {
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub sensitivity: f64,
+    pub specificity: f64,
+}
+
+/// As training's `metrics.binary_at` (empty classes count as 0 recall, not NaN).
+pub fn binary_at(truth: &[bool], scores: &[f64], threshold: f64) -> Binary {
+    let (mut tp, mut tn, mut fp, mut fneg) = (0usize, 0usize, 0usize, 0usize);
+    for (&t, &s) in truth.iter().zip(scores) {
+        match (t, s >= threshold) {
+            (true, true) => tp += 1,
+            (true, false) => fneg += 1,
+            (false, true) => fp += 1,
+            (false, false) => tn += 1,
+        }
+    }
+    let sens = tp as f64 / (tp + fneg).max(1) as f64;
+    let spec = tn as f64 / (tn + fp).max(1) as f64;
+    Binary {
+        accuracy: (tp + tn) as f64 / truth.len().max(1) as f64,
+        balanced_accuracy: (sens + spec) / 2.0,
+        sensitivity: sens,
+        specificity: spec,
+    }
+}
+
+/// Mean per-class recall over the classes that occur in `truth` (scikit-learn's
+/// `balanced_accuracy_score`). `None` without rows.
+pub fn balanced_accuracy(truth: &[usize], pred: &[usize]) -> Option<f64> {
+    let mut per: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for (&t, &p) in truth.iter().zip(pred) {
+        let e = per.entry(t).or_default();
+        e.0 += 1;
+        e.1 += usize::from(t == p);
+    }
+    if per.is_empty() {
+        return None;
+    }
+    Some(per.values().map(|&(n, ok)| ok as f64 / n as f64).sum::<f64>() / per.len() as f64)
+}
+
+/// Benign / malignant counts in one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TierCounts {
+    pub benign: usize,
+    pub malignant: usize,
+}
+
+/// Tier-by-truth table, as training's `metrics.tier_table`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TierTable {
+    pub low: TierCounts,
+    pub moderate: TierCounts,
+    pub high: TierCounts,
+    /// Share of the malignant cases that landed in `low` (the dangerous miss).
+    pub malignant_in_low_fraction: f64,
+    /// Share of the benign cases that landed in `high`.
+    pub benign_in_high_fraction: f64,
+}
+
+pub fn tier_table(truth: &[bool], tiers: &[RiskTier]) -> TierTable {
+    let mut t = TierTable::default();
+    for (&y, &tier) in truth.iter().zip(tiers) {
+        let cell = match tier {
+            RiskTier::Low => &mut t.low,
+            RiskTier::Moderate => &mut t.moderate,
+            RiskTier::High => &mut t.high,
+        };
+        if y {
+            cell.malignant += 1;
+        } else {
+            cell.benign += 1;
+        }
+    }
+    let n_mal = truth.iter().filter(|&&y| y).count();
+    let n_ben = truth.len() - n_mal;
+    t.malignant_in_low_fraction = t.low.malignant as f64 / n_mal.max(1) as f64;
+    t.benign_in_high_fraction = t.high.benign as f64 / n_ben.max(1) as f64;
+    t
+}
+
+/// One image that could not be classified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub image: String,
+    pub error: String,
+}
+
+/// Failed images: how many, and which.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Failed {
+    pub count: usize,
+    pub images: Vec<Failure>,
+}
+
+/// `evaluate --json`: exactly these keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Images classified that have a known `malignant` label (the rows the metrics cover).
+    pub n: usize,
+    pub roc_auc: Option<f64>,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub sensitivity: f64,
+    pub specificity: f64,
+    /// 7-class balanced accuracy of the top diagnosis, over rows whose `dx` is a manifest code.
+    pub diagnosis_balanced_accuracy: Option<f64>,
+    pub tiers: TierTable,
+    pub images_per_second: f64,
+    pub failed: Failed,
+}
+
+/// One classified image, as the metrics need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub malignant: Option<bool>,
+    pub dx: Option<String>,
+    pub malignant_probability: f64,
+    pub risk_tier: RiskTier,
+    pub top_dx: String,
+}
+
+/// Metrics over `outcomes`; `codes` are the manifest's diagnosis codes.
+pub fn report(outcomes: &[Outcome], codes: &[&str], threshold: f64, failed: Failed, seconds: f64) -> Report {
+    let labelled: Vec<&Outcome> = outcomes.iter().filter(|o| o.malignant.is_some()).collect();
+    let truth: Vec<bool> = labelled.iter().map(|o| o.malignant == Some(true)).collect();
+    let scores: Vec<f64> = labelled.iter().map(|o| o.malignant_probability).collect();
+    let tiers: Vec<RiskTier> = labelled.iter().map(|o| o.risk_tier).collect();
+    let b = binary_at(&truth, &scores, threshold);
+    let index = |c: &str| codes.iter().position(|k| *k == c);
+    let (dx_true, dx_pred): (Vec<usize>, Vec<usize>) = outcomes
+        .iter()
+        .filter_map(|o| Some((index(o.dx.as_deref()?)?, index(&o.top_dx)?)))
+        .unzip();
+    Report {
+        n: labelled.len(),
+        roc_auc: roc_auc(&truth, &scores),
+        accuracy: b.accuracy,
+        balanced_accuracy: b.balanced_accuracy,
+        sensitivity: b.sensitivity,
+        specificity: b.specificity,
+        diagnosis_balanced_accuracy: balanced_accuracy(&dx_true, &dx_pred),
+        tiers: tier_table(&truth, &tiers),
+        images_per_second: if seconds > 0.0 { outcomes.len() as f64 / seconds } else { 0.0 },
+        failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_matches_hand_counts_with_ties() {
+        // Pairs (pos, neg): pos {0.9, 0.5}, neg {0.5, 0.1}: 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1
+        // -> (1 + 1 + 0.5 + 1) / 4.
+        let auc = roc_auc(&[true, true, false, false], &[0.9, 0.5, 0.5, 0.1]).unwrap();
+        assert!((auc - 0.875).abs() < 1e-12);
+        assert_eq!(roc_auc(&[true, false], &[0.1, 0.9]), Some(0.0));
+        assert_eq!(roc_auc(&[true, true], &[0.1, 0.9]), None);
+    }
+
+    #[test]
+    fn binary_and_balanced_accuracy() {
+        let b = binary_at(&[true, true, false, false, false], &[0.5, 0.4, 0.5, 0.1, 0.2], 0.5);
+        assert_eq!(b.sensitivity, 0.5);
+        assert!((b.specificity - 2.0 / 3.0).abs() < 1e-12);
+        assert!((b.accuracy - 0.6).abs() < 1e-12);
+        // Class 0: 2/3 right, class 2: 1/1; class 1 never true so not averaged.
+        let ba = balanced_accuracy(&[0, 0, 0, 2], &[0, 0, 1, 2]).unwrap();
+        assert!((ba - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert_eq!(balanced_accuracy(&[], &[]), None);
+    }
+
+    #[test]
+    fn parses_labels_with_quotes_and_blanks() {
+        let csv = "image,malignant,dx,age,sex,site,lesion_id\r\n\
+                   a,1,mel,65,male,\"posterior torso\",L1\r\n\
+                   b,,,,,,\r\n\
+                   \"c,d\",0,NV,,female,head/neck,\r\n";
+        let rows = parse_labels(csv, "x.csv").unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].malignant, Some(true));
+        assert_eq!(rows[0].metadata().unwrap().site.as_deref(), Some("posterior torso"));
+        assert_eq!(rows[1].malignant, None);
+        assert!(!rows[1].metadata().unwrap().any());
+        assert_eq!(rows[2].image, "c,d");
+        assert_eq!(rows[2].dx.as_deref(), Some("nv"));
+        let bad = parse_labels("image,malignant\na,yes\n", "x.csv");
+        assert!(matches!(bad, Err(Error::Labels { line: 2, .. })));
+        assert!(matches!(parse_labels("name\na\n", "x.csv"), Err(Error::Labels { line: 1, .. })));
+        assert!(matches!(parse_labels("image,age\na\n", "x.csv"), Err(Error::Labels { line: 2, .. })));
+        let row = &parse_labels("image,age\na,old\n", "x.csv").unwrap()[0];
+        assert!(matches!(row.metadata(), Err(Error::Input { ref field, .. }) if field == "age"));
+    }
+
+    #[test]
+    fn report_counts_only_labelled_rows_and_known_codes() {
+        let o = |m: Option<bool>, dx: Option<&str>, p: f64, t: RiskTier, top: &str| Outcome {
+            malignant: m,
+            dx: dx.map(String::from),
+            malignant_probability: p,
+            risk_tier: t,
+            top_dx: top.into(),
+        };
+        let outs = [
+            o(Some(true), Some("mel"), 0.9, RiskTier::High, "mel"),
+            o(Some(false), Some("nv"), 0.2, RiskTier::Low, "nv"),
+            o(Some(true), Some("scc"), 0.1, RiskTier::Low, "nv"),
+            o(None, None, 0.5, RiskTier::Moderate, "nv"),
+        ];
+        let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 2.0);
+        assert_eq!(r.n, 3);
+        assert_eq!(r.roc_auc, Some(0.5));
+        assert_eq!(r.sensitivity, 0.5);
+        assert_eq!(r.diagnosis_balanced_accuracy, Some(1.0));
+        assert_eq!(r.tiers.low, TierCounts { benign: 1, malignant: 1 });
+        assert_eq!(r.tiers.malignant_in_low_fraction, 0.5);
+        assert_eq!(r.images_per_second, 2.0);
+        let keys: Vec<String> = serde_json::to_value(&r).unwrap().as_object().unwrap().keys().cloned().collect();
+        let mut want = [
+            "n", "roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity",
+            "diagnosis_balanced_accuracy", "tiers", "images_per_second", "failed",
+        ];
+        want.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(keys, want);
+    }
+}

@@ -1,0 +1,519 @@
+//! `models/manifest.json`, the single source of truth written by training: preprocessing, the
+//! diagnosis vocabulary, the image and tabular models, calibration, stacker and tiers.
+//!
+//! Deserialised strictly (`deny_unknown_fields`) so that a renamed key fails loudly instead of
+//! silently falling back to a default. Two top-level blocks are carried opaquely: `provenance`
+//! (for people) and `quality` (out-of-distribution statistics, issue 6).
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The manifest schema this crate understands.
+pub const SCHEMA: u32 = 1;
+
+/// The whole manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: u32,
+    pub model_version: String,
+    pub preprocess: Preprocess,
+    /// Output classes of the image models, in logit order.
+    pub diagnoses: Vec<Diagnosis>,
+    pub image_models: Vec<ImageModel>,
+    /// `id` of the image model the page uses.
+    pub default_image_model: String,
+    pub tabular: Tabular,
+    #[serde(default)]
+    pub provenance: Option<serde_json::Value>,
+    /// Photo-quality / out-of-distribution statistics (issue 6); not interpreted here yet.
+    #[serde(default)]
+    pub quality: Option<serde_json::Value>,
+}
+
+/// How an image becomes the model input; mirrored by `training/skinscan_train/preprocess.py`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Output side in pixels (square).
+    pub size: u32,
+    /// Only `"squash"`: the whole image to `size x size`, aspect ratio not kept.
+    pub resize: String,
+    /// Only `"triangle"`: PIL's antialiased BILINEAR coefficient rule.
+    pub filter: String,
+    /// Only `"RGB"`.
+    pub channel_order: String,
+    /// Only `"NCHW"`.
+    pub layout: String,
+    /// Pixel values are divided by this first (255 -> [0, 1]).
+    pub scale: f64,
+    /// Per-channel mean subtracted after scaling, in `channel_order`.
+    pub mean: Vec<f64>,
+    /// Per-channel standard deviation divided by after the mean.
+    pub std: Vec<f64>,
+    /// RGB colour that transparent pixels are composited onto.
+    pub alpha_background: Vec<u8>,
+}
+
+/// One output class of the image models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnosis {
+    /// Lowercase code as in the data sets' `dx` column (`nv`, `mel`, …).
+    pub code: String,
+    pub name: String,
+    pub malignant: bool,
+}
+
+/// An image model and everything fitted on top of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageModel {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// File name, relative to the manifest's folder.
+    pub file: String,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    pub bytes: u64,
+    /// Input tensor name.
+    pub input: String,
+    /// `[1, 3, size, size]`.
+    pub input_shape: Vec<usize>,
+    pub outputs: ImageOutputs,
+    pub calibration: Calibration,
+    pub stacker: Stacker,
+    /// Threshold on the malignant probability for a binary call (evaluation only).
+    pub decision_threshold: f64,
+    pub tiers: TierSets,
+    #[serde(default)]
+    pub test_roc_auc: Option<f64>,
+}
+
+/// Output tensor names of an image model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOutputs {
+    /// `[1, n_diagnoses]` raw logits.
+    pub logits: String,
+    /// `[1, D]` pooled features.
+    pub embedding: String,
+    /// `[1, n_diagnoses, h, w]` class activation maps.
+    pub cam: String,
+}
+
+/// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    pub method: String,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// Logistic stacker: `sigmoid(intercept + image_coef * z_img + tabular_coef * z_tab)`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stacker {
+    pub intercept: f64,
+    pub image_coef: f64,
+    pub tabular_coef: f64,
+}
+
+/// Tier thresholds for the two paths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSets {
+    pub image_only: Tiers,
+    pub with_metadata: Tiers,
+}
+
+/// `low` if p < `low_below`, `high` if p >= `high_from`, else `moderate`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tiers {
+    pub low_below: f64,
+    pub high_from: f64,
+}
+
+/// The tabular (metadata) side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tabular {
+    /// In column order.
+    pub features: Vec<Feature>,
+    /// Total number of columns.
+    pub width: usize,
+    pub models: Vec<TabularModel>,
+    /// `id` of the tabular model to use.
+    pub default: String,
+}
+
+/// One metadata field and how it is encoded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    pub name: String,
+    pub kind: FeatureKind,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+/// Encodings: one column with the number, one column with the index into `values`, or one
+/// column per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    Numeric,
+    Index,
+    OneHot,
+}
+
+impl Feature {
+    /// Number of columns this feature occupies.
+    pub fn columns(&self) -> usize {
+        match self.kind {
+            FeatureKind::Numeric | FeatureKind::Index => 1,
+            FeatureKind::OneHot => self.values.as_ref().map_or(0, Vec::len),
+        }
+    }
+}
+
+/// A tabular model file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabularModel {
+    pub id: String,
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub input: String,
+    /// Output tensor `[1, 2]` of class probabilities.
+    pub output: String,
+    /// Column of `output` that is P(malignant).
+    pub positive_index: usize,
+    #[serde(default)]
+    pub val_roc_auc: Option<f64>,
+}
+
+impl Manifest {
+    /// Parse and validate.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
+        // Check the schema before the strict parse, so that a future schema says so plainly
+        // rather than failing on its first new key.
+        let raw: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::manifest(format!("not valid JSON: {e}")))?;
+        match raw.get("schema").and_then(serde_json::Value::as_u64) {
+            Some(s) if s == u64::from(SCHEMA) => {}
+            Some(s) => return Err(Error::manifest(format!("schema {s} is not supported (expected {SCHEMA})"))),
+            None => return Err(Error::manifest("missing integer `schema`")),
+        }
+        let m: Manifest = serde_json::from_value(raw).map_err(|e| Error::manifest(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Internal consistency: supported preprocessing, vocabularies, shapes, ordered tiers.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if self.schema != SCHEMA {
+            return bad(format!("schema {} is not supported (expected {SCHEMA})", self.schema));
+        }
+        let p = &self.preprocess;
+        if p.resize != "squash" {
+            return bad(format!("preprocess.resize `{}` is not supported (only `squash`)", p.resize));
+        }
+        if p.filter != "triangle" {
+            return bad(format!("preprocess.filter `{}` is not supported (only `triangle`)", p.filter));
+        }
+        if p.channel_order != "RGB" {
+            return bad(format!("preprocess.channel_order `{}` is not supported (only `RGB`)", p.channel_order));
+        }
+        if p.layout != "NCHW" {
+            return bad(format!("preprocess.layout `{}` is not supported (only `NCHW`)", p.layout));
+        }
+        if p.size == 0 || p.size > 4096 {
+            return bad(format!("preprocess.size {} is out of range", p.size));
+        }
+        if !(p.scale.is_finite() && p.scale > 0.0) {
+            return bad(format!("preprocess.scale {} must be a positive number", p.scale));
+        }
+        if p.mean.len() != 3 || p.std.len() != 3 || p.alpha_background.len() != 3 {
+            return bad("preprocess.mean, std and alpha_background need 3 values each".into());
+        }
+        if p.mean.iter().any(|m| !m.is_finite()) || p.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return bad("preprocess.mean must be finite and std positive".into());
+        }
+
+        if self.diagnoses.len() < 2 {
+            return bad("need at least 2 diagnoses".into());
+        }
+        if !self.diagnoses.iter().any(|d| d.malignant) {
+            return bad("no diagnosis is marked malignant".into());
+        }
+        if !self.diagnoses.iter().any(|d| !d.malignant) {
+            return bad("every diagnosis is marked malignant".into());
+        }
+        unique(self.diagnoses.iter().map(|d| d.code.as_str()), "diagnoses code")?;
+
+        if self.image_models.is_empty() {
+            return bad("no image_models".into());
+        }
+        unique(self.image_models.iter().map(|m| m.id.as_str()), "image_models id")?;
+        let side = p.size as usize;
+        for m in &self.image_models {
+            let ctx = format!("image model `{}`", m.id);
+            if m.input_shape != [1, 3, side, side] {
+                return bad(format!(
+                    "{ctx}: input_shape {:?} does not match preprocess (expected [1, 3, {side}, {side}])",
+                    m.input_shape
+                ));
+            }
+            check_sha(&m.sha256, &ctx)?;
+            if m.calibration.method != "platt" {
+                return bad(format!("{ctx}: calibration.method `{}` is not supported (only `platt`)", m.calibration.method));
+            }
+            let nums = [
+                m.calibration.a,
+                m.calibration.b,
+                m.stacker.intercept,
+                m.stacker.image_coef,
+                m.stacker.tabular_coef,
+            ];
+            if nums.iter().any(|v| !v.is_finite()) {
+                return bad(format!("{ctx}: calibration and stacker coefficients must be finite"));
+            }
+            if !(0.0..=1.0).contains(&m.decision_threshold) {
+                return bad(format!("{ctx}: decision_threshold {} is not in [0, 1]", m.decision_threshold));
+            }
+            for (name, t) in [("image_only", m.tiers.image_only), ("with_metadata", m.tiers.with_metadata)] {
+                if !(t.low_below.is_finite() && t.high_from.is_finite()) {
+                    return bad(format!("{ctx}: tiers.{name} thresholds must be finite"));
+                }
+                if !(0.0 <= t.low_below && t.low_below <= t.high_from && t.high_from <= 1.0) {
+                    return bad(format!(
+                        "{ctx}: tiers.{name} must satisfy 0 <= low_below ({}) <= high_from ({}) <= 1",
+                        t.low_below, t.high_from
+                    ));
+                }
+            }
+        }
+        if self.image_model(&self.default_image_model).is_none() {
+            return bad(format!("default_image_model `{}` is not among image_models", self.default_image_model));
+        }
+
+        let t = &self.tabular;
+        unique(t.features.iter().map(|f| f.name.as_str()), "tabular feature name")?;
+        for f in &t.features {
+            let ctx = format!("tabular feature `{}`", f.name);
+            match f.kind {
+                FeatureKind::Numeric => {
+                    let (lo, hi) = (f.min.unwrap_or(f64::NEG_INFINITY), f.max.unwrap_or(f64::INFINITY));
+                    if lo.is_nan() || hi.is_nan() || lo > hi {
+                        return bad(format!("{ctx}: min must not exceed max"));
+                    }
+                }
+                FeatureKind::Index | FeatureKind::OneHot => match &f.values {
+                    Some(v) if !v.is_empty() => unique(v.iter().map(String::as_str), &format!("{ctx} value"))?,
+                    _ => return bad(format!("{ctx}: needs a non-empty `values` list")),
+                },
+            }
+        }
+        let width: usize = t.features.iter().map(Feature::columns).sum();
+        if width != t.width {
+            return bad(format!("tabular.width is {} but the features take {width} columns", t.width));
+        }
+        if t.models.is_empty() {
+            return bad("no tabular models".into());
+        }
+        unique(t.models.iter().map(|m| m.id.as_str()), "tabular model id")?;
+        for m in &t.models {
+            check_sha(&m.sha256, &format!("tabular model `{}`", m.id))?;
+            if m.positive_index > 1 {
+                return bad(format!("tabular model `{}`: positive_index {} is not 0 or 1", m.id, m.positive_index));
+            }
+        }
+        if self.tabular_model(&t.default).is_none() {
+            return bad(format!("tabular.default `{}` is not among tabular.models", t.default));
+        }
+        Ok(())
+    }
+
+    /// The image model with this `id`.
+    pub fn image_model(&self, id: &str) -> Option<&ImageModel> {
+        self.image_models.iter().find(|m| m.id == id)
+    }
+
+    /// The tabular model with this `id`.
+    pub fn tabular_model(&self, id: &str) -> Option<&TabularModel> {
+        self.tabular.models.iter().find(|m| m.id == id)
+    }
+
+    /// Indices of the malignant diagnoses, in manifest order.
+    pub fn malignant_indices(&self) -> Vec<usize> {
+        self.diagnoses.iter().enumerate().filter(|(_, d)| d.malignant).map(|(i, _)| i).collect()
+    }
+}
+
+fn unique<'a>(items: impl Iterator<Item = &'a str>, what: &str) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in items {
+        if s.is_empty() {
+            return Err(Error::manifest(format!("empty {what}")));
+        }
+        if !seen.insert(s) {
+            return Err(Error::manifest(format!("duplicate {what} `{s}`")));
+        }
+    }
+    Ok(())
+}
+
+fn check_sha(sha: &str, ctx: &str) -> Result<()> {
+    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(Error::manifest(format!("{ctx}: sha256 must be 64 lowercase hex digits")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small valid manifest, independent of the shipped one (whose numbers change with training).
+    pub(crate) fn sample_json() -> serde_json::Value {
+        serde_json::json!({
+            "schema": 1,
+            "model_version": "test-1",
+            "preprocess": {"size": 4, "resize": "squash", "filter": "triangle", "channel_order": "RGB",
+                           "layout": "NCHW", "scale": 255.0, "mean": [0.5, 0.25, 0.0], "std": [0.5, 0.25, 1.0],
+                           "alpha_background": [255, 255, 255]},
+            "diagnoses": [{"code": "nv", "name": "Nevus", "malignant": false},
+                          {"code": "mel", "name": "Melanoma", "malignant": true},
+                          {"code": "bcc", "name": "BCC", "malignant": true}],
+            "image_models": [{
+                "id": "m", "file": "m.onnx", "sha256": "0".repeat(64), "bytes": 1, "input": "input0",
+                "input_shape": [1, 3, 4, 4], "outputs": {"logits": "logits", "embedding": "embedding", "cam": "cam"},
+                "calibration": {"method": "platt", "a": 2.0, "b": -0.5},
+                "stacker": {"intercept": 0.1, "image_coef": 1.5, "tabular_coef": 0.5},
+                "decision_threshold": 0.5,
+                "tiers": {"image_only": {"low_below": 0.2, "high_from": 0.6},
+                          "with_metadata": {"low_below": 0.1, "high_from": 0.7}}}],
+            "default_image_model": "m",
+            "tabular": {"features": [{"name": "age", "kind": "numeric", "min": 0, "max": 120},
+                                     {"name": "sex", "kind": "index", "values": ["female", "male"]},
+                                     {"name": "site", "kind": "one_hot", "values": ["head/neck", "torso", "palms/soles"]}],
+                        "width": 5,
+                        "models": [{"id": "t", "file": "t.onnx", "sha256": "1".repeat(64), "bytes": 1,
+                                    "input": "input", "output": "probabilities", "positive_index": 1}],
+                        "default": "t"}
+        })
+    }
+
+    pub(crate) fn sample() -> Manifest {
+        Manifest::from_json(sample_json().to_string().as_bytes()).unwrap()
+    }
+
+    fn err_of(v: serde_json::Value) -> String {
+        match Manifest::from_json(v.to_string().as_bytes()) {
+            Err(Error::Manifest(m)) => m,
+            other => panic!("expected a manifest error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sample_is_valid_and_quality_block_is_accepted() {
+        let m = sample();
+        assert_eq!(m.malignant_indices(), vec![1, 2]);
+        let mut v = sample_json();
+        v["quality"] = serde_json::json!({"ood": {"mean": [0.0]}});
+        assert!(Manifest::from_json(v.to_string().as_bytes()).unwrap().quality.is_some());
+    }
+
+    #[test]
+    fn shipped_manifest_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.json");
+        let m = Manifest::from_json(&std::fs::read(path).unwrap()).unwrap();
+        assert!(m.image_model(&m.default_image_model).is_some());
+    }
+
+    #[test]
+    fn rejects_other_schema_and_bad_json() {
+        let mut v = sample_json();
+        v["schema"] = 2.into();
+        assert!(err_of(v).contains("schema 2"));
+        assert!(matches!(Manifest::from_json(b"{"), Err(Error::Manifest(_))));
+        assert!(matches!(Manifest::from_json(b""), Err(Error::Manifest(_))));
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let mut v = sample_json();
+        v["preprocess"]["crop_pct"] = 0.875.into();
+        assert!(err_of(v).contains("crop_pct"));
+    }
+
+    #[test]
+    fn rejects_unsupported_preprocessing() {
+        for (key, val) in [("resize", "crop"), ("filter", "bicubic"), ("channel_order", "BGR"), ("layout", "NHWC")] {
+            let mut v = sample_json();
+            v["preprocess"][key] = val.into();
+            let e = err_of(v);
+            assert!(e.contains(key) && e.contains(val), "{e}");
+        }
+        let mut v = sample_json();
+        v["preprocess"]["std"] = serde_json::json!([0.5, 0.0, 1.0]);
+        assert!(err_of(v).contains("std"));
+        let mut v = sample_json();
+        v["preprocess"]["mean"] = serde_json::json!([0.5, 0.5]);
+        assert!(err_of(v).contains("mean"));
+    }
+
+    #[test]
+    fn rejects_inconsistent_models() {
+        let mut v = sample_json();
+        v["image_models"][0]["input_shape"] = serde_json::json!([1, 3, 224, 224]);
+        assert!(err_of(v).contains("input_shape"));
+        let mut v = sample_json();
+        v["image_models"][0]["tiers"]["image_only"] = serde_json::json!({"low_below": 0.7, "high_from": 0.6});
+        assert!(err_of(v).contains("tiers.image_only"));
+        let mut v = sample_json();
+        v["image_models"][0]["tiers"]["with_metadata"]["high_from"] = 1.5.into();
+        assert!(err_of(v).contains("tiers.with_metadata"));
+        let mut v = sample_json();
+        v["default_image_model"] = "nope".into();
+        assert!(err_of(v).contains("nope"));
+        let mut v = sample_json();
+        v["image_models"][0]["sha256"] = "xyz".into();
+        assert!(err_of(v).contains("sha256"));
+        let mut v = sample_json();
+        v["image_models"][0]["calibration"]["method"] = "isotonic".into();
+        assert!(err_of(v).contains("isotonic"));
+    }
+
+    #[test]
+    fn rejects_inconsistent_tabular() {
+        let mut v = sample_json();
+        v["tabular"]["width"] = 11.into();
+        assert!(err_of(v).contains("width"));
+        let mut v = sample_json();
+        v["tabular"]["default"] = "gone".into();
+        assert!(err_of(v).contains("gone"));
+        let mut v = sample_json();
+        v["tabular"]["features"][1]["values"] = serde_json::json!(["male", "male"]);
+        assert!(err_of(v).contains("duplicate"));
+        let mut v = sample_json();
+        v["tabular"]["features"][2]["kind"] = "embedding".into();
+        assert!(err_of(v).contains("embedding"));
+        let mut v = sample_json();
+        v["diagnoses"][1]["malignant"] = false.into();
+        v["diagnoses"][2]["malignant"] = false.into();
+        assert!(err_of(v).contains("malignant"));
+    }
+}

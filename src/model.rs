@@ -1,0 +1,165 @@
+//! The only file that names tract: load ONNX bytes once (fixed input shape, optimised,
+//! runnable) and run them on plain `Vec<f32>`s.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// An optimised, runnable tract plan.
+type Plan = Arc<TypedRunnableModel>;
+
+fn model_err(model: &str) -> impl Fn(TractError) -> Error + '_ {
+    // `{:#}` prints anyhow's context chain on one line.
+    move |e| Error::Model { model: model.to_string(), message: format!("{e:#}") }
+}
+
+fn plain(model: &str, message: String) -> Error {
+    Error::Model { model: model.to_string(), message }
+}
+
+/// Load `bytes`, fix input `input` to f32 `shape`, keep `outputs` (by tensor name, in that order),
+/// optimise and make runnable. Returns the plan and the concrete output shapes.
+fn load(name: &str, bytes: &[u8], input: &str, shape: &[usize], outputs: &[&str]) -> Result<(Plan, Vec<Vec<usize>>)> {
+    let err = model_err(name);
+    let typed = tract_onnx::onnx()
+        .model_for_read(&mut Cursor::new(bytes))
+        .map_err(&err)?
+        .with_input_names([input])
+        .map_err(&err)?
+        .with_input_fact(0, f32::fact(shape).into())
+        .map_err(&err)?
+        .with_outputs_by_name(outputs.iter().copied())
+        .map_err(&err)?
+        .into_optimized()
+        .map_err(&err)?;
+    let mut shapes = Vec::with_capacity(outputs.len());
+    for (i, out) in outputs.iter().enumerate() {
+        let fact = typed.output_fact(i).map_err(&err)?;
+        if fact.datum_type != f32::datum_type() {
+            return Err(plain(name, format!("output `{out}` is {:?}, expected f32", fact.datum_type)));
+        }
+        let s = fact
+            .shape
+            .as_concrete()
+            .ok_or_else(|| plain(name, format!("output `{out}` has no fixed shape")))?;
+        shapes.push(s.to_vec());
+    }
+    let plan = typed.into_runnable().map_err(&err)?;
+    Ok((plan, shapes))
+}
+
+fn run(name: &str, plan: &Plan, shape: &[usize], input: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let err = model_err(name);
+    let tensor = Tensor::from_shape(shape, input).map_err(&err)?;
+    let outputs = plan.run(tvec!(tensor.into_tvalue())).map_err(&err)?;
+    outputs
+        .iter()
+        .map(|t| Ok(t.to_plain_array_view::<f32>().map_err(&err)?.iter().copied().collect()))
+        .collect()
+}
+
+/// Output tensor names of an image model.
+pub struct ImageOutputNames<'a> {
+    pub logits: &'a str,
+    pub embedding: &'a str,
+    pub cam: &'a str,
+}
+
+/// What an image model returns for one image.
+#[derive(Debug, Clone)]
+pub struct ImageOutputs {
+    /// `[n_classes]`.
+    pub logits: Vec<f32>,
+    /// `[D]` pooled features.
+    pub embedding: Vec<f32>,
+    /// `[n_classes, h, w]` class activation maps, row-major.
+    pub cam: Vec<f32>,
+}
+
+/// A loaded image model.
+pub struct ImageNet {
+    name: String,
+    plan: Plan,
+    input_shape: Vec<usize>,
+    /// `(classes, embedding width, cam height, cam width)`.
+    dims: (usize, usize, usize, usize),
+}
+
+impl ImageNet {
+    /// Load an image model; its logits must have `classes` entries and the CAM `[1, classes, h, w]`.
+    pub fn load(
+        name: &str,
+        bytes: &[u8],
+        input: &str,
+        input_shape: &[usize],
+        names: ImageOutputNames<'_>,
+        classes: usize,
+    ) -> Result<Self> {
+        let (plan, shapes) = load(name, bytes, input, input_shape, &[names.logits, names.embedding, names.cam])?;
+        let bad = |what: &str, s: &[usize], want: String| Error::Model {
+            model: name.to_string(),
+            message: format!("output `{what}` has shape {s:?}, expected {want}"),
+        };
+        if shapes[0] != [1, classes] {
+            return Err(bad(names.logits, &shapes[0], format!("[1, {classes}]")));
+        }
+        let emb = match shapes[1].as_slice() {
+            [1, d] if *d > 0 => *d,
+            s => return Err(bad(names.embedding, s, "[1, D]".into())),
+        };
+        let (h, w) = match shapes[2].as_slice() {
+            [1, k, h, w] if *k == classes && *h > 0 && *w > 0 => (*h, *w),
+            s => return Err(bad(names.cam, s, format!("[1, {classes}, h, w]"))),
+        };
+        Ok(ImageNet { name: name.to_string(), plan, input_shape: input_shape.to_vec(), dims: (classes, emb, h, w) })
+    }
+
+    /// `(height, width)` of the class activation maps.
+    pub fn cam_size(&self) -> (usize, usize) {
+        (self.dims.2, self.dims.3)
+    }
+
+    /// Run on one preprocessed input of `input_shape`.
+    pub fn run(&self, input: &[f32]) -> Result<ImageOutputs> {
+        let mut out = run(&self.name, &self.plan, &self.input_shape, input)?.into_iter();
+        let (logits, embedding, cam) = (out.next(), out.next(), out.next());
+        match (logits, embedding, cam) {
+            (Some(logits), Some(embedding), Some(cam)) => Ok(ImageOutputs { logits, embedding, cam }),
+            _ => Err(Error::Model { model: self.name.clone(), message: "missing outputs".into() }),
+        }
+    }
+}
+
+/// A loaded tabular model: `[1, width]` features -> `[1, 2]` class probabilities.
+pub struct TabularNet {
+    name: String,
+    plan: Plan,
+    width: usize,
+    positive_index: usize,
+}
+
+impl TabularNet {
+    pub fn load(name: &str, bytes: &[u8], input: &str, output: &str, width: usize, positive_index: usize) -> Result<Self> {
+        let (plan, shapes) = load(name, bytes, input, &[1, width], &[output])?;
+        if shapes[0].len() != 2 || shapes[0][0] != 1 || shapes[0][1] <= positive_index {
+            return Err(Error::Model {
+                model: name.to_string(),
+                message: format!("output `{output}` has shape {:?}, expected [1, 2]", shapes[0]),
+            });
+        }
+        Ok(TabularNet { name: name.to_string(), plan, width, positive_index })
+    }
+
+    /// P(malignant) for one encoded feature vector (NaN = not given).
+    pub fn run(&self, features: &[f32]) -> Result<f64> {
+        let out = run(&self.name, &self.plan, &[1, self.width], features)?;
+        let p = f64::from(out[0][self.positive_index]);
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::Model { model: self.name.clone(), message: format!("probability {p} is out of [0, 1]") });
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,326 @@
+//! The whole pipeline behind one type: `Classifier::from_bytes(manifest, models…)` once, then
+//! `classify(image bytes, metadata) -> Assessment` per image. Native and wasm run this same code;
+//! the only platform difference, the clock, is passed in by the caller.
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::decode;
+use crate::ensemble::{self, RiskTier};
+use crate::error::{Error, Result};
+use crate::manifest::{ImageModel, Manifest, TabularModel};
+use crate::model::{ImageNet, ImageOutputNames, TabularNet};
+use crate::preprocess::Preprocessor;
+use crate::tabular::{self, Metadata};
+
+/// Shown with every result (issue 4): the model cannot tell a lesion photo from anything else.
+pub const CLOSE_UP_WARNING: &str = "Only clear, close-up photos of a single lesion give meaningful results; \
+selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
+
+/// Loaded models and the manifest's settings, built once.
+pub struct Classifier {
+    manifest: Manifest,
+    image_cfg: ImageModel,
+    tabular_cfg: TabularModel,
+    malignant: Vec<usize>,
+    preprocess: Preprocessor,
+    background: [u8; 3],
+    image_net: ImageNet,
+    tabular_net: TabularNet,
+    model_version: String,
+}
+
+/// Probabilities per diagnosis code, serialised as an object in manifest order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosisProbs(pub Vec<(String, f64)>);
+
+impl DiagnosisProbs {
+    /// Probability of `code`, if it is a diagnosis of the manifest.
+    pub fn get(&self, code: &str) -> Option<f64> {
+        self.0.iter().find(|(c, _)| c == code).map(|(_, p)| *p)
+    }
+}
+
+impl Serialize for DiagnosisProbs {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (code, p) in &self.0 {
+            m.serialize_entry(code, p)?;
+        }
+        m.end()
+    }
+}
+
+/// Milliseconds per stage, from the caller's clock.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub decode: f64,
+    pub preprocess: f64,
+    pub cnn: f64,
+    pub tabular: f64,
+    pub ensemble: f64,
+    pub total: f64,
+}
+
+/// A `width x height` map, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heatmap {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f32>,
+}
+
+/// The result for one image. Serialises (serde) with exactly the keys of the CLI's `--json`
+/// and the page's result object; `heatmap`, `embedding` and `image_size` are for Rust callers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    /// Final P(malignant): stacked with metadata when given, else the calibrated image probability.
+    pub malignant_probability: f64,
+    pub risk_tier: RiskTier,
+    /// Softmax over the diagnoses, code -> probability, in manifest order.
+    pub diagnosis: DiagnosisProbs,
+    /// Calibrated image-only P(malignant).
+    pub image_probability: f64,
+    /// The tabular model's P(malignant); `None` (JSON null) without metadata.
+    pub tabular_probability: Option<f64>,
+    pub metadata_used: bool,
+    pub warnings: Vec<String>,
+    pub model_version: String,
+    pub timings_ms: Timings,
+    /// Code of the most probable diagnosis.
+    pub top_dx: String,
+    /// Sum of the malignant diagnoses' class activation maps (raw, unnormalised), e.g. 7x7.
+    #[serde(skip)]
+    pub heatmap: Heatmap,
+    /// The image model's raw logits, in manifest diagnosis order.
+    #[serde(skip)]
+    pub logits: Vec<f32>,
+    /// The image model's pooled features (for out-of-distribution checks).
+    #[serde(skip)]
+    pub embedding: Vec<f32>,
+    /// `(width, height)` of the decoded, upright image.
+    #[serde(skip)]
+    pub image_size: (u32, u32),
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual != expected {
+        return Err(Error::Checksum { file: file.to_string(), expected: expected.to_string(), actual });
+    }
+    Ok(())
+}
+
+impl Classifier {
+    /// Build from the manifest JSON and the bytes of its default image and tabular models.
+    /// Both blobs are checked against the manifest's SHA-256.
+    pub fn from_bytes(manifest_json: &[u8], image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let (image_id, tab_id) = (manifest.default_image_model.clone(), manifest.tabular.default.clone());
+        Self::from_parts(manifest, &image_id, &tab_id, image_model, tabular_model)
+    }
+
+    /// Build from a parsed manifest with a chosen image model and tabular model (by `id`),
+    /// given those models' bytes (checked by SHA-256).
+    pub fn from_parts(
+        manifest: Manifest,
+        image_model_id: &str,
+        tabular_model_id: &str,
+        image_model: &[u8],
+        tabular_model: &[u8],
+    ) -> Result<Classifier> {
+        manifest.validate()?;
+        let image_cfg = manifest.image_model(image_model_id).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = manifest.image_models.iter().map(|m| m.id.as_str()).collect();
+            Error::input("model", format!("`{image_model_id}` is not one of: {}", ids.join(", ")))
+        })?;
+        let tabular_cfg = manifest.tabular_model(tabular_model_id).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = manifest.tabular.models.iter().map(|m| m.id.as_str()).collect();
+            Error::input("tabular model", format!("`{tabular_model_id}` is not one of: {}", ids.join(", ")))
+        })?;
+        verify(&image_cfg.file, &image_cfg.sha256, image_model)?;
+        verify(&tabular_cfg.file, &tabular_cfg.sha256, tabular_model)?;
+
+        let image_net = ImageNet::load(
+            &image_cfg.file,
+            image_model,
+            &image_cfg.input,
+            &image_cfg.input_shape,
+            ImageOutputNames {
+                logits: &image_cfg.outputs.logits,
+                embedding: &image_cfg.outputs.embedding,
+                cam: &image_cfg.outputs.cam,
+            },
+            manifest.diagnoses.len(),
+        )?;
+        let tabular_net = TabularNet::load(
+            &tabular_cfg.file,
+            tabular_model,
+            &tabular_cfg.input,
+            &tabular_cfg.output,
+            manifest.tabular.width,
+            tabular_cfg.positive_index,
+        )?;
+        let bg = &manifest.preprocess.alpha_background;
+        let model_version = if image_model_id == manifest.default_image_model {
+            manifest.model_version.clone()
+        } else {
+            format!("{}+{}", manifest.model_version, image_model_id)
+        };
+        Ok(Classifier {
+            malignant: manifest.malignant_indices(),
+            preprocess: Preprocessor::new(&manifest.preprocess),
+            background: [bg[0], bg[1], bg[2]],
+            image_net,
+            tabular_net,
+            image_cfg,
+            tabular_cfg,
+            model_version,
+            manifest,
+        })
+    }
+
+    /// Native convenience: read `dir/manifest.json` and the model files it names.
+    /// `image_model_id` defaults to the manifest's `default_image_model`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: impl AsRef<std::path::Path>, image_model_id: Option<&str>) -> Result<Classifier> {
+        let dir = dir.as_ref();
+        let read = |name: &str| {
+            let p = dir.join(name);
+            std::fs::read(&p).map_err(|e| Error::io(&p, e))
+        };
+        let manifest = Manifest::from_json(&read("manifest.json")?)?;
+        let id = image_model_id.unwrap_or(&manifest.default_image_model).to_string();
+        let image_file = manifest
+            .image_model(&id)
+            .map(|m| m.file.clone())
+            .ok_or_else(|| {
+                let ids: Vec<&str> = manifest.image_models.iter().map(|m| m.id.as_str()).collect();
+                Error::input("model", format!("`{id}` is not one of: {}", ids.join(", ")))
+            })?;
+        let tab_id = manifest.tabular.default.clone();
+        let tab_file = manifest
+            .tabular_model(&tab_id)
+            .map(|m| m.file.clone())
+            .ok_or_else(|| Error::manifest("tabular.default is not among tabular.models"))?;
+        let (image, tab) = (read(&image_file)?, read(&tab_file)?);
+        Self::from_parts(manifest, &id, &tab_id, &image, &tab)
+    }
+
+    /// The manifest this classifier was built from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The image model's manifest entry (thresholds, tiers, calibration).
+    pub fn image_model(&self) -> &ImageModel {
+        &self.image_cfg
+    }
+
+    /// The tabular model's manifest entry.
+    pub fn tabular_model(&self) -> &TabularModel {
+        &self.tabular_cfg
+    }
+
+    /// Manifest `model_version` (with `+id` when a non-default image model is used).
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    /// Classify with wall-clock timings from `std::time::Instant` (native only: `Instant`
+    /// panics on wasm32-unknown-unknown, where the JS facade passes `performance.now`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn classify(&self, image_bytes: &[u8], meta: &Metadata) -> Result<Assessment> {
+        let t0 = std::time::Instant::now();
+        self.classify_with_clock(image_bytes, meta, &|| t0.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// Classify one image. `now` returns milliseconds from any fixed origin.
+    ///
+    /// Metadata is validated first (a typed error names the field); then decode, preprocess,
+    /// image model, tabular model (only when a metadata field is given) and ensemble.
+    pub fn classify_with_clock(&self, image_bytes: &[u8], meta: &Metadata, now: &dyn Fn() -> f64) -> Result<Assessment> {
+        let t_start = now();
+        let features = if meta.any() { Some(tabular::encode(meta, &self.manifest.tabular)?) } else { None };
+
+        let decoded = decode::decode(image_bytes, self.background)?;
+        let t_decode = now();
+        let (w, h) = decoded.image.dimensions();
+        let input = self.preprocess.run(&decoded.image);
+        drop(decoded);
+        let t_pre = now();
+        let out = self.image_net.run(&input)?;
+        let t_cnn = now();
+        let p_tab = match &features {
+            Some(f) => Some(self.tabular_net.run(f)?),
+            None => None,
+        };
+        let t_tab = now();
+        let r = ensemble::assess(&out.logits, &self.malignant, p_tab, &self.image_cfg);
+        let heatmap = self.malignant_heatmap(&out.cam);
+        let diagnosis: Vec<(String, f64)> =
+            self.manifest.diagnoses.iter().zip(&r.diagnosis).map(|(d, p)| (d.code.clone(), *p)).collect();
+        let top_dx = diagnosis
+            .iter()
+            .fold(None::<&(String, f64)>, |best, d| match best {
+                Some(b) if b.1 >= d.1 => Some(b),
+                _ => Some(d),
+            })
+            .map(|(c, _)| c.clone())
+            .unwrap_or_default();
+        let mut warnings = vec![CLOSE_UP_WARNING.to_string()];
+        // Below half the model's input side the photo is upscaled more than 2x: too little detail.
+        let min_side = (self.preprocess.size() / 2) as u32;
+        if w.min(h) < min_side {
+            warnings.push(format!("image is very small ({w}x{h}); results are unreliable"));
+        }
+        let t_end = now();
+        Ok(Assessment {
+            malignant_probability: r.malignant_probability,
+            risk_tier: r.risk_tier,
+            diagnosis: DiagnosisProbs(diagnosis),
+            image_probability: r.image_probability,
+            tabular_probability: r.tabular_probability,
+            metadata_used: p_tab.is_some(),
+            warnings,
+            model_version: self.model_version.clone(),
+            timings_ms: Timings {
+                decode: t_decode - t_start,
+                preprocess: t_pre - t_decode,
+                cnn: t_cnn - t_pre,
+                tabular: t_tab - t_cnn,
+                ensemble: t_end - t_tab,
+                total: t_end - t_start,
+            },
+            top_dx,
+            heatmap,
+            logits: out.logits,
+            embedding: out.embedding,
+            image_size: (w, h),
+        })
+    }
+
+    /// Preprocessed model input for `image_bytes` (`[1, 3, size, size]`, NCHW) — what the
+    /// golden test compares with training's checksum.
+    pub fn preprocess_bytes(&self, image_bytes: &[u8]) -> Result<Vec<f32>> {
+        let decoded = decode::decode(image_bytes, self.background)?;
+        Ok(self.preprocess.run(&decoded.image))
+    }
+
+    fn malignant_heatmap(&self, cam: &[f32]) -> Heatmap {
+        let (height, width) = self.image_net.cam_size();
+        let plane = height * width;
+        let mut values = vec![0f32; plane];
+        for &k in &self.malignant {
+            for (v, c) in values.iter_mut().zip(&cam[k * plane..(k + 1) * plane]) {
+                *v += c;
+            }
+        }
+        Heatmap { width, height, values }
+    }
+}

@@ -1,0 +1,67 @@
+//! The JavaScript facade (wasm32 only): one class, `Classifier`, over `pipeline::Classifier`.
+//!
+//! ```js
+//! import init, { Classifier } from "./pkg/skinscan.js";
+//! await init();
+//! const c = new Classifier(manifestText, imageModelBytes, tabularModelBytes);
+//! const result = c.classify(imageBytes, { age: 45, sex: "female", site: "posterior torso" });
+//! ```
+//! The result is a plain object with the same keys as `skinscan classify --json`
+//! (`null` for a missing tabular probability, `diagnosis` as an object).
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::pipeline;
+use crate::tabular::Metadata;
+
+/// Route Rust panics to the browser console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// `performance.now()` where the global scope has it (window and workers), else `Date.now()`.
+fn clock() -> impl Fn() -> f64 {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+    move || perf.as_ref().map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// The classifier, built once from the manifest and the two model files.
+#[wasm_bindgen]
+pub struct Classifier {
+    inner: pipeline::Classifier,
+}
+
+#[wasm_bindgen]
+impl Classifier {
+    /// `manifest_json`: the text of `models/manifest.json`; `image_model` and `tabular_model`:
+    /// the bytes of the manifest's default image and tabular models (checked by SHA-256).
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest_json: &str, image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier, JsError> {
+        let inner = pipeline::Classifier::from_bytes(manifest_json.as_bytes(), image_model, tabular_model)?;
+        Ok(Classifier { inner })
+    }
+
+    /// Classify the bytes of an image file. `metadata` is `undefined`, `null` or
+    /// `{age?, sex?, site?}`; `null` or `""` in a field means "not given".
+    pub fn classify(&self, image: &[u8], metadata: JsValue) -> Result<JsValue, JsError> {
+        let meta: Metadata = if metadata.is_undefined() || metadata.is_null() {
+            Metadata::default()
+        } else {
+            serde_wasm_bindgen::from_value(metadata).map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
+        };
+        let now = clock();
+        let assessment = self.inner.classify_with_clock(image, &meta, &now)?;
+        let ser = serde_wasm_bindgen::Serializer::json_compatible();
+        assessment.serialize(&ser).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// The manifest's `model_version`.
+    pub fn model_version(&self) -> String {
+        self.inner.model_version().to_string()
+    }
+}
