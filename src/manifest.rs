@@ -102,6 +102,9 @@ pub struct ImageOutputs {
     pub embedding: String,
     /// `[1, n_diagnoses, h, w]` class activation maps.
     pub cam: String,
+    /// `[1]` out-of-distribution score of the embedding (issue 6), when the model has one.
+    #[serde(default)]
+    pub ood: Option<String>,
 }
 
 /// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
@@ -433,7 +436,10 @@ pub(crate) mod tests {
         assert_eq!(m.malignant_indices(), vec![1, 2]);
         let mut v = sample_json();
         v["quality"] = serde_json::json!({"ood": {"mean": [0.0]}});
-        assert!(Manifest::from_json(v.to_string().as_bytes()).unwrap().quality.is_some());
+        v["image_models"][0]["outputs"]["ood"] = "ood".into();
+        let m = Manifest::from_json(v.to_string().as_bytes()).unwrap();
+        assert!(m.quality.is_some());
+        assert_eq!(m.image_models[0].outputs.ood.as_deref(), Some("ood"));
     }
 
     #[test]

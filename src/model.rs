@@ -66,6 +66,8 @@ pub struct ImageOutputNames<'a> {
     pub logits: &'a str,
     pub embedding: &'a str,
     pub cam: &'a str,
+    /// Optional `[1]` out-of-distribution score.
+    pub ood: Option<&'a str>,
 }
 
 /// What an image model returns for one image.
@@ -77,6 +79,8 @@ pub struct ImageOutputs {
     pub embedding: Vec<f32>,
     /// `[n_classes, h, w]` class activation maps, row-major.
     pub cam: Vec<f32>,
+    /// Out-of-distribution score, when the model exports one.
+    pub ood: Option<f32>,
 }
 
 /// A loaded image model.
@@ -86,6 +90,7 @@ pub struct ImageNet {
     input_shape: Vec<usize>,
     /// `(classes, embedding width, cam height, cam width)`.
     dims: (usize, usize, usize, usize),
+    has_ood: bool,
 }
 
 impl ImageNet {
@@ -98,7 +103,9 @@ impl ImageNet {
         names: ImageOutputNames<'_>,
         classes: usize,
     ) -> Result<Self> {
-        let (plan, shapes) = load(name, bytes, input, input_shape, &[names.logits, names.embedding, names.cam])?;
+        let mut wanted = vec![names.logits, names.embedding, names.cam];
+        wanted.extend(names.ood);
+        let (plan, shapes) = load(name, bytes, input, input_shape, &wanted)?;
         let bad = |what: &str, s: &[usize], want: String| Error::Model {
             model: name.to_string(),
             message: format!("output `{what}` has shape {s:?}, expected {want}"),
@@ -114,7 +121,18 @@ impl ImageNet {
             [1, k, h, w] if *k == classes && *h > 0 && *w > 0 => (*h, *w),
             s => return Err(bad(names.cam, s, format!("[1, {classes}, h, w]"))),
         };
-        Ok(ImageNet { name: name.to_string(), plan, input_shape: input_shape.to_vec(), dims: (classes, emb, h, w) })
+        if let Some(ood) = names.ood {
+            if shapes[3].iter().product::<usize>() != 1 {
+                return Err(bad(ood, &shapes[3], "[1]".into()));
+            }
+        }
+        Ok(ImageNet {
+            name: name.to_string(),
+            plan,
+            input_shape: input_shape.to_vec(),
+            dims: (classes, emb, h, w),
+            has_ood: names.ood.is_some(),
+        })
     }
 
     /// `(height, width)` of the class activation maps.
@@ -126,8 +144,11 @@ impl ImageNet {
     pub fn run(&self, input: &[f32]) -> Result<ImageOutputs> {
         let mut out = run(&self.name, &self.plan, &self.input_shape, input)?.into_iter();
         let (logits, embedding, cam) = (out.next(), out.next(), out.next());
+        let ood = if self.has_ood { out.next().and_then(|v| v.first().copied()) } else { None };
         match (logits, embedding, cam) {
-            (Some(logits), Some(embedding), Some(cam)) => Ok(ImageOutputs { logits, embedding, cam }),
+            (Some(logits), Some(embedding), Some(cam)) if ood.is_some() == self.has_ood => {
+                Ok(ImageOutputs { logits, embedding, cam, ood })
+            }
             _ => Err(Error::Model { model: self.name.clone(), message: "missing outputs".into() }),
         }
     }

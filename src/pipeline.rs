@@ -99,6 +99,9 @@ pub struct Assessment {
     /// The image model's pooled features (for out-of-distribution checks).
     #[serde(skip)]
     pub embedding: Vec<f32>,
+    /// The model's out-of-distribution score, when the manifest names an `ood` output.
+    #[serde(skip)]
+    pub ood_score: Option<f32>,
     /// `(width, height)` of the decoded, upright image.
     #[serde(skip)]
     pub image_size: (u32, u32),
@@ -155,6 +158,7 @@ impl Classifier {
                 logits: &image_cfg.outputs.logits,
                 embedding: &image_cfg.outputs.embedding,
                 cam: &image_cfg.outputs.cam,
+                ood: image_cfg.outputs.ood.as_deref(),
             },
             manifest.diagnoses.len(),
         )?;
@@ -301,6 +305,7 @@ impl Classifier {
             heatmap,
             logits: out.logits,
             embedding: out.embedding,
+            ood_score: out.ood,
             image_size: (w, h),
         })
     }
