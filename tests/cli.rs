@@ -1,0 +1,173 @@
+//! The `skinscan` binary: output formats, exit status and the one-line error contract.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn skinscan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skinscan"))
+        .args(args)
+        .arg("--models")
+        .arg(common::models_dir())
+        .output()
+        .unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    common::fixtures().join("inputs").join(name).display().to_string()
+}
+
+/// Exit status 2 and exactly one line `error: …` on stderr, nothing on stdout.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    assert!(err.starts_with("error: ") && err.contains(needle), "stderr: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn classify_json_has_exactly_the_documented_keys() {
+    let out = skinscan(&["classify", &fixture("reference.png"), "--json", "--age", "60", "--sex", "male", "--site", "torso"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "diagnosis", "image_probability", "malignant_probability", "metadata_used", "model_version",
+            "risk_tier", "tabular_probability", "timings_ms", "top_dx", "warnings",
+        ]
+    );
+    assert_eq!(v["metadata_used"], true);
+    assert!(v["tabular_probability"].is_f64());
+    let mut t: Vec<&str> = v["timings_ms"].as_object().unwrap().keys().map(String::as_str).collect();
+    t.sort();
+    assert_eq!(t, ["cnn", "decode", "ensemble", "preprocess", "tabular", "total"]);
+    assert!(["low", "moderate", "high"].contains(&v["risk_tier"].as_str().unwrap()));
+    // Diagnosis codes in manifest order (serde_json::Value sorts keys, so look at the text).
+    let text = String::from_utf8_lossy(&out.stdout);
+    let manifest = common::classifier().manifest();
+    let at: Vec<usize> = manifest
+        .diagnoses
+        .iter()
+        .map(|d| text.find(&format!("\"{}\":", d.code)).unwrap_or_else(|| panic!("no {}", d.code)))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "diagnosis order: {text}");
+    assert_eq!(v["diagnosis"].as_object().unwrap().len(), manifest.diagnoses.len());
+
+    let out = skinscan(&["classify", &fixture("reference.png"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["tabular_probability"].is_null());
+    assert_eq!(v["metadata_used"], false);
+}
+
+#[test]
+fn classify_human_output_and_model_choice() {
+    let out = skinscan(&["classify", &fixture("reference.png"), "--model", "compact_cnn"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("risk tier") && text.contains("+compact_cnn"), "{text}");
+    assert!(text.contains("This is not a diagnosis."), "{text}");
+}
+
+#[test]
+fn every_sample_image_is_classified() {
+    let Some(data) = common::data_dir() else {
+        eprintln!("SKIPPED: no shared data folder");
+        return;
+    };
+    let mut n = 0;
+    for entry in std::fs::read_dir(data.join("samples")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) != Some("jpg") {
+            continue;
+        }
+        let out = skinscan(&["classify", p.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        eprintln!(
+            "{}: {} {:.3} (total {:.1} ms)",
+            p.file_name().unwrap().to_string_lossy(),
+            v["risk_tier"],
+            v["malignant_probability"].as_f64().unwrap(),
+            v["timings_ms"]["total"].as_f64().unwrap()
+        );
+        n += 1;
+    }
+    assert!(n >= 10, "{n} samples");
+}
+
+#[test]
+fn errors_are_one_line_with_status_2() {
+    assert_one_line_error(&skinscan(&["classify", &fixture("photo.heic")]), "HEIC is not supported; export the photo as JPEG");
+    assert_one_line_error(&skinscan(&["classify", &fixture("truncated.jpg")]), "truncated");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--sex", "x"]), "invalid field `sex`");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--age", "old"]), "invalid field `age`");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--age", "130"]), "invalid field `age`");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--site", "moon"]), "invalid field `site`");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--model", "nope"]), "invalid field `model`");
+    assert_one_line_error(&skinscan(&["classify", "/no/such/file.jpg"]), "/no/such/file.jpg");
+    assert_one_line_error(&skinscan(&["classify"]), "IMAGE");
+    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--colour"]), "unknown option");
+    assert_one_line_error(&skinscan(&["frobnicate"]), "unknown command");
+    assert_one_line_error(&skinscan(&["evaluate", "--images", "/nonexistent"]), "--labels");
+    let out = Command::new(env!("CARGO_BIN_EXE_skinscan"))
+        .args(["classify", &fixture("reference.png"), "--models", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "manifest.json");
+}
+
+#[test]
+fn evaluate_counts_bad_images_and_goes_on() {
+    let dir = std::env::temp_dir().join(format!("skinscan-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = |from: &str, to: &str| std::fs::copy(common::fixtures().join("inputs").join(from), dir.join(to)).unwrap();
+    copy("upright.jpg", "a.jpg");
+    copy("reference.png", "b.png");
+    copy("truncated.jpg", "c.jpg");
+    copy("gray.jpg", "d.jpg");
+    let labels = dir.join("labels.csv");
+    std::fs::write(
+        &labels,
+        "image,malignant,dx,age,sex,site\n\
+         a,1,mel,70,male,posterior torso\n\
+         b,0,nv,,,\n\
+         c,0,nv,,,\n\
+         d,0,bkl,40,female,\n\
+         missing,1,bcc,,,\n",
+    )
+    .unwrap();
+    let preds = dir.join("preds.csv");
+    let out = skinscan(&[
+        "evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--json",
+        "--predictions", preds.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["n"], 3);
+    assert_eq!(r["failed"]["count"], 2);
+    let failed: Vec<&str> =
+        r["failed"]["images"].as_array().unwrap().iter().map(|f| f["image"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["c", "missing"]);
+    let roc = r["roc_auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&roc));
+    let tiers = &r["tiers"];
+    let total: u64 = ["low", "moderate", "high"]
+        .iter()
+        .map(|t| tiers[t]["benign"].as_u64().unwrap() + tiers[t]["malignant"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3);
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "image,malignant_probability,risk_tier,top_dx");
+    assert_eq!(rows.len(), 4);
+    assert!(rows[1].starts_with("a,"));
+    // Human output mentions the failures by name.
+    let out = skinscan(&["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("roc_auc") && text.contains("  c: ") && text.contains("  missing: "), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,141 @@
+//! Parity with training: every case of `tests/fixtures/golden.json` (written by
+//! `training/skinscan_train/report.py::write_golden` with PIL + onnxruntime) through the Rust
+//! pipeline (image crate + tract).
+//!
+//! * `png` cases (lossless crops of real photos): input checksum and every probability within
+//!   1e-4, same tier — the resize, normalisation, models and ensemble are bit-for-bit twins.
+//! * `jpeg` cases: PIL decodes with libjpeg-turbo, the image crate with zune-jpeg, and the two
+//!   do not agree bit for bit: a documented looser bound, [`JPEG_PROB_TOL`] (see its comment for
+//!   the measured deviation).
+
+mod common;
+
+use skinscan::{Classifier, Metadata};
+
+/// Lossless inputs: the issue's bound. Measured: <= 2e-7 (f32 rounding only).
+const PNG_TOL: f64 = 1e-4;
+/// JPEG inputs: the two sides use different JPEG decoders. Training decodes with PIL
+/// (libjpeg-turbo: islow IDCT, "fancy" triangle chroma upsampling, 16-bit colour tables); the
+/// image crate uses zune-jpeg (its own integer IDCT, two-pass upsampling, 14-bit colour maths).
+/// Measured on this machine: the decoded RGB differs by 1-4 levels on 0.4 % (4:4:4) to 11 %
+/// (4:2:0) of the values, mean 0.004-0.15 levels. After the squash to 224 px that moves the
+/// golden sample JPEGs' probabilities by at most 1.2e-3 (input sum by 8.6e-4 relative, first
+/// values by 1.6e-3), so the bound here is 5e-3 in probability and input sum, 1e-2 in single
+/// input values. (On the 224x224 ham10000-test JPEGs, where no downscale averages the
+/// differences out, the calibrated probability moved by median 2.4e-3, max 1.2e-2.)
+const JPEG_PROB_TOL: f64 = 5e-3;
+const JPEG_SUM_TOL: f64 = 5e-3;
+const JPEG_VALUE_TOL: f64 = 1e-2;
+
+fn meta_of(v: &serde_json::Value) -> Metadata {
+    if v.is_null() {
+        return Metadata::default();
+    }
+    serde_json::from_value(v.clone()).expect("golden metadata deserialises")
+}
+
+#[test]
+fn golden_cases_match_training() {
+    let golden_path = common::golden_dir().join("golden.json");
+    let golden: serde_json::Value = serde_json::from_slice(&std::fs::read(&golden_path).unwrap()).unwrap();
+    let image_model = golden["image_model"].as_str().unwrap();
+    let c = Classifier::from_dir(common::models_dir(), Some(image_model)).unwrap();
+    assert_eq!(
+        golden["model_version"].as_str().unwrap(),
+        c.manifest().model_version,
+        "golden.json and models/manifest.json come from different training runs"
+    );
+    let cases = golden["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    let (mut png, mut jpeg, mut skipped) = (0, 0, 0);
+    for case in cases {
+        let rel = case["image"].as_str().unwrap();
+        let kind = case["kind"].as_str().unwrap();
+        let path = match rel.strip_prefix("samples/") {
+            Some(rest) => match common::data_dir() {
+                Some(d) => d.join("samples").join(rest),
+                None => {
+                    eprintln!("skipping {rel}: no shared data folder (set SKINSCAN_DATA)");
+                    skipped += 1;
+                    continue;
+                }
+            },
+            None => common::golden_dir().join(rel),
+        };
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (prob_tol, sum_tol, value_tol) = match kind {
+            "png" => (PNG_TOL, PNG_TOL, PNG_TOL),
+            "jpeg" => (JPEG_PROB_TOL, JPEG_SUM_TOL, JPEG_VALUE_TOL),
+            other => panic!("unknown golden kind {other}"),
+        };
+
+        // The model input itself.
+        let x = c.preprocess_bytes(&bytes).unwrap();
+        let sum: f64 = x.iter().map(|&v| f64::from(v)).sum();
+        let want_sum = case["input_checksum"]["sum"].as_f64().unwrap();
+        let first: Vec<f64> =
+            case["input_checksum"]["first"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let first_dev = first.iter().zip(&x).map(|(w, &g)| (w - f64::from(g)).abs()).fold(0.0, f64::max);
+        let sum_rel = (sum - want_sum).abs() / want_sum.abs().max(1.0);
+
+        // The assessment.
+        let a = c.classify(&bytes, &meta_of(&case["metadata"])).unwrap();
+        let e = &case["expected"];
+        let mut dev: f64 = 0.0;
+        let mut check = |name: &str, got: f64, want: f64| {
+            let d = (got - want).abs();
+            dev = dev.max(d);
+            assert!(d <= prob_tol, "{rel}: {name} {got} vs training {want} (|d| = {d:.2e} > {prob_tol:.0e})");
+        };
+        check("malignant_probability", a.malignant_probability, e["malignant_probability"].as_f64().unwrap());
+        check("image_probability", a.image_probability, e["image_probability"].as_f64().unwrap());
+        match (a.tabular_probability, e["tabular_probability"].as_f64()) {
+            (Some(g), Some(w)) => check("tabular_probability", g, w),
+            (None, None) => {}
+            (g, w) => panic!("{rel}: tabular_probability {g:?} vs training {w:?}"),
+        }
+        for (code, want) in e["diagnosis"].as_object().unwrap() {
+            let got = a.diagnosis.get(code).unwrap_or_else(|| panic!("{rel}: no diagnosis {code}"));
+            check(&format!("diagnosis.{code}"), got, want.as_f64().unwrap());
+        }
+        // Issue 6 outputs, when training wrote them: the malignant CAM sum and the OOD score
+        // (raw model outputs, so compared relative to their scale; bit-exact inputs only).
+        let mut cam_dev: f64 = 0.0;
+        if let Some(want) = e["heatmap_malignant_cam"].as_array() {
+            assert_eq!(want.len(), a.heatmap.values.len(), "{rel}: heatmap size");
+            for (w, &g) in want.iter().zip(&a.heatmap.values) {
+                let w = w.as_f64().unwrap();
+                cam_dev = cam_dev.max((w - f64::from(g)).abs() / w.abs().max(1.0));
+            }
+        }
+        let mut ood_dev: f64 = 0.0;
+        if let Some(want) = e["quality"]["ood_score"].as_f64() {
+            let got = f64::from(a.ood_score.unwrap_or_else(|| panic!("{rel}: golden has an OOD score, the model none")));
+            ood_dev = (got - want).abs() / want.abs().max(1.0);
+        }
+        if kind == "png" {
+            assert!(cam_dev <= 1e-3, "{rel}: heatmap deviates by {cam_dev:.2e} (relative)");
+            assert!(ood_dev <= 1e-3, "{rel}: OOD score deviates by {ood_dev:.2e} (relative)");
+        }
+        eprintln!(
+            "{rel} ({kind}): input sum rel dev {sum_rel:.2e}, first-8 max dev {first_dev:.2e}, max prob dev {dev:.2e}, \
+             heatmap rel dev {cam_dev:.2e}, ood rel dev {ood_dev:.2e}"
+        );
+        assert!(sum_rel <= sum_tol, "{rel}: input sum {sum} vs training {want_sum} (rel {sum_rel:.2e})");
+        assert!(first_dev <= value_tol, "{rel}: first input values deviate by {first_dev:.2e}");
+
+        // The tier must agree unless the probability sits within the tolerance of a threshold.
+        let tiers = if a.metadata_used { c.image_model().tiers.with_metadata } else { c.image_model().tiers.image_only };
+        let want_p = e["malignant_probability"].as_f64().unwrap();
+        let near_edge = [tiers.low_below, tiers.high_from].iter().any(|t| (want_p - t).abs() <= prob_tol);
+        if !near_edge {
+            assert_eq!(a.risk_tier.as_str(), e["risk_tier"].as_str().unwrap(), "{rel}: tier");
+        }
+        match kind {
+            "png" => png += 1,
+            _ => jpeg += 1,
+        }
+    }
+    eprintln!("golden: {png} png and {jpeg} jpeg cases checked, {skipped} skipped");
+    assert!(png > 0, "golden.json should have lossless cases");
+}

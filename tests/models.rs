@@ -1,0 +1,93 @@
+//! Every model the manifest lists loads in tract with the manifest's shapes and runs; the
+//! byte blobs are checked against the manifest's SHA-256.
+
+mod common;
+
+use skinscan::{Classifier, Error, Manifest, Metadata};
+
+fn read_model(file: &str) -> Vec<u8> {
+    std::fs::read(common::models_dir().join(file)).unwrap()
+}
+
+#[test]
+fn every_listed_model_loads_and_runs() {
+    let manifest_bytes = std::fs::read(common::models_dir().join("manifest.json")).unwrap();
+    let manifest = Manifest::from_json(&manifest_bytes).unwrap();
+    let n_img = manifest.image_models.len();
+    let n_tab = manifest.tabular.models.len();
+    let photo = common::input("reference.png");
+    let meta = Metadata { age: Some(55.0), sex: Some("female".into()), site: Some("lower extremity".into()) };
+    let partial = Metadata { age: None, sex: Some("male".into()), site: None };
+    // Pair every image model and every tabular model at least once.
+    for k in 0..n_img.max(n_tab) {
+        let im = &manifest.image_models[k % n_img];
+        let tm = &manifest.tabular.models[k % n_tab];
+        let c = Classifier::from_parts(manifest.clone(), &im.id, &tm.id, &read_model(&im.file), &read_model(&tm.file))
+            .unwrap_or_else(|e| panic!("{} + {}: {e}", im.id, tm.id));
+        for m in [&Metadata::default(), &meta, &partial] {
+            let a = c.classify(&photo, m).unwrap();
+            assert_eq!(a.diagnosis.0.len(), manifest.diagnoses.len());
+            let codes: Vec<&str> = a.diagnosis.0.iter().map(|(c, _)| c.as_str()).collect();
+            let want: Vec<&str> = manifest.diagnoses.iter().map(|d| d.code.as_str()).collect();
+            assert_eq!(codes, want, "diagnoses in manifest order");
+            let total: f64 = a.diagnosis.0.iter().map(|(_, p)| p).sum();
+            assert!((total - 1.0).abs() < 1e-6, "softmax sums to 1: {total}");
+            assert!((0.0..=1.0).contains(&a.malignant_probability));
+            assert_eq!(a.metadata_used, m.any());
+            let pt = a.tabular_probability;
+            assert_eq!(pt.is_some(), m.any(), "{}: tabular p {pt:?}", tm.id);
+            assert!(pt.is_none_or(|p| (0.0..=1.0).contains(&p)));
+            assert!(a.heatmap.width > 0 && a.heatmap.values.len() == a.heatmap.width * a.heatmap.height);
+            assert!(a.heatmap.values.iter().all(|v| v.is_finite()));
+            assert!(!a.embedding.is_empty() && a.embedding.iter().all(|v| v.is_finite()));
+            assert_eq!(a.ood_score.is_some(), im.outputs.ood.is_some(), "{}: ood output", im.id);
+            assert!(a.ood_score.is_none_or(f32::is_finite));
+        }
+        // The tabular model distinguishes patients: a young woman's site vs an old man's.
+        let young = c.classify(&photo, &Metadata { age: Some(20.0), sex: Some("female".into()), site: None }).unwrap();
+        let old = c.classify(&photo, &Metadata { age: Some(85.0), sex: Some("male".into()), site: None }).unwrap();
+        assert_ne!(young.tabular_probability, old.tabular_probability, "{}: metadata has no effect", tm.id);
+        assert_eq!(young.image_probability, old.image_probability);
+    }
+}
+
+#[test]
+fn cam_heatmap_is_the_sum_of_the_malignant_maps() {
+    let c = common::classifier();
+    let mal = c.manifest().malignant_indices();
+    for name in ["reference.png", "gif_first.png", "upright.jpg"] {
+        let a = c.classify(&common::input(name), &Metadata::default()).unwrap();
+        assert!(a.heatmap.width > 1 && a.heatmap.height > 1, "{name}: {}x{}", a.heatmap.width, a.heatmap.height);
+        // The exported model computes cam = W . fmap + b and logits = W . mean(fmap) + b, so each
+        // class map averages to its logit: the heatmap must average to the malignant logits' sum.
+        let mean = a.heatmap.values.iter().map(|&v| f64::from(v)).sum::<f64>() / a.heatmap.values.len() as f64;
+        let want: f64 = mal.iter().map(|&k| f64::from(a.logits[k])).sum();
+        assert!((mean - want).abs() < 1e-3 * want.abs().max(1.0), "{name}: heatmap mean {mean} vs logits {want}");
+        // And the reported diagnosis is the softmax of those logits.
+        let z: f64 = a.logits.iter().map(|&l| f64::from(l).exp()).sum();
+        for ((_, p), &l) in a.diagnosis.0.iter().zip(&a.logits) {
+            assert!((p - f64::from(l).exp() / z).abs() < 1e-9);
+        }
+    }
+}
+
+#[test]
+fn checksums_are_enforced() {
+    let dir = common::models_dir();
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    let m = Manifest::from_json(&manifest).unwrap();
+    let im = m.image_model(&m.default_image_model).unwrap();
+    let tm = m.tabular_model(&m.tabular.default).unwrap();
+    let (image, tab) = (read_model(&im.file), read_model(&tm.file));
+    let mut bad = image.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    match Classifier::from_bytes(&manifest, &bad, &tab) {
+        Err(Error::Checksum { file, .. }) => assert_eq!(file, im.file),
+        Err(e) => panic!("expected a checksum error, got {e}"),
+        Ok(_) => panic!("a corrupted model must not load"),
+    }
+    // Swapped blobs are caught before tract sees them.
+    assert!(matches!(Classifier::from_bytes(&manifest, &tab, &image), Err(Error::Checksum { .. })));
+    assert!(matches!(Classifier::from_bytes(b"{}", &image, &tab), Err(Error::Manifest(_))));
+}
