@@ -245,9 +245,8 @@ export function mountUI(container, options = {}) {
       el.busy.hidden = true;
       delete root.dataset.busy;
       el.result.hidden = true;
-      // The message from Rust is one line, e.g. "unsupported or corrupt image: …".
       if (root.dataset.engine === "failed") return; // the load error is already on screen
-      return showError(`This photo could not be analysed: ${err.message}. Try a clear JPEG or PNG close-up of the spot.`);
+      return showError(explain(err.message));
     }
     if (mine !== runs) return;
     el.busy.hidden = true;
@@ -314,7 +313,8 @@ export function mountUI(container, options = {}) {
       el.metaUsed.textContent = "Photo only: add age, sex and body site above to refine the estimate.";
     }
     el.warnings.replaceChildren(
-      ...(r.warnings ?? []).map((w) => {
+      // The close-up warning is already on screen beside every result; list only the others.
+      ...(r.warnings ?? []).filter((w) => w !== CLOSEUP_WARNING).map((w) => {
         const li = document.createElement("li");
         li.textContent = w;
         return li;
@@ -364,6 +364,14 @@ export function mountUI(container, options = {}) {
   }
 
   return { root, engine, handleFile };
+}
+
+/** The engine's one-line message, framed for a person; its own advice is kept, not repeated. */
+function explain(message) {
+  const text = message.replace(/\.$/, "");
+  if (/^invalid field/.test(text)) return `Please check your details: ${text}.`;
+  const advised = /\b(upload|export|choose|use)\b/i.test(text);
+  return `This file could not be analysed: ${text}.${advised ? "" : " Choose a clear, close-up photo of the spot (JPEG, PNG, WebP, BMP or GIF)."}`;
 }
 
 function hasFiles(e) {

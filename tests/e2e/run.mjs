@@ -197,14 +197,16 @@ try {
 
   await check(`(1) each of ${images.length} samples matches skinscan classify within ${TOLERANCE}`, async () => {
     const notes = [];
+    let worst = 0;
     for (const file of images) {
       const got = await ui.upload(file, server);
       assert(!got.error, `${path.basename(file)}: ${got.error}`);
       agree(got, expected.get(file), path.basename(file));
+      worst = Math.max(worst, Math.abs(got.probability - expected.get(file).malignant_probability));
       notes.push(`${got.tier[0]}:${got.probability.toFixed(3)}`);
     }
     const last = await page.locator('[data-testid="timing"]').textContent();
-    return `${notes.join(" ")}; last: ${last.trim()}`;
+    return `${notes.join(" ")}; max |page - CLI| ${worst.toExponential(1)}; last: ${last.trim()}`;
   });
 
   await check("(1b) drag-and-drop and paste classify like the file picker", async () => {
