@@ -3,6 +3,7 @@
 //! ```text
 //! skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE] [--json] [--models DIR] [--model ID]
 //! skinscan evaluate --images DIR --labels CSV [--json] [--predictions FILE] [--models DIR] [--model ID]
+//! skinscan bench IMAGE [--runs N] [--models DIR] [--model ID]
 //! ```
 //! On any error: exit status 2 and one line `error: …` on stderr.
 
@@ -16,6 +17,7 @@ use skinscan::{Assessment, Classifier, Error, Metadata, Result};
 const USAGE: &str = "usage:
   skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE] [--json] [--models DIR] [--model ID]
   skinscan evaluate --images DIR --labels CSV [--json] [--predictions FILE] [--models DIR] [--model ID]
+  skinscan bench IMAGE [--runs N] [--models DIR] [--model ID]
 
 Models are read from ./models (or the crate's models/ folder) unless --models DIR is given;
 --model ID picks an image model of the manifest (default: its default_image_model).";
@@ -54,6 +56,7 @@ struct Opts {
     images: Option<PathBuf>,
     labels: Option<PathBuf>,
     predictions: Option<PathBuf>,
+    runs: Option<String>,
 }
 
 fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
@@ -88,6 +91,7 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
             "--images" => o.images = Some(value.into()),
             "--labels" => o.labels = Some(value.into()),
             "--predictions" => o.predictions = Some(value.into()),
+            "--runs" => o.runs = Some(value),
             _ => unreachable!("every allowed option is matched"),
         }
     }
@@ -98,11 +102,12 @@ fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("classify") => classify(&args[1..]),
         Some("evaluate") => evaluate(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
         }
-        Some(other) => Err(Error::Usage(format!("unknown command `{other}`; expected `classify` or `evaluate`"))),
+        Some(other) => Err(Error::Usage(format!("unknown command `{other}`; expected `classify`, `evaluate` or `bench`"))),
         None => Err(Error::Usage("missing command; try `skinscan classify IMAGE` or `skinscan --help`".into())),
     }
 }
@@ -184,6 +189,55 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
     for w in &a.warnings {
         println!("  warning: {w}");
     }
+}
+
+/// Model load time, then the first classification and the median / min of `--runs` more
+/// (tract's run_bench habit: the first run pays for allocations, so it is shown apart).
+fn bench(args: &[String]) -> Result<()> {
+    let o = parse(args, &["--runs", "--models", "--model"])?;
+    let image = match o.positional.as_slice() {
+        [one] => PathBuf::from(one),
+        _ => return Err(Error::Usage("bench needs one IMAGE path".into())),
+    };
+    let runs: usize = match o.runs.as_deref() {
+        None => 20,
+        Some(r) => r
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::Usage(format!("--runs `{r}` is not a positive integer")))?,
+    };
+    let bytes = read(&image)?;
+    let t = Instant::now();
+    let c = Classifier::from_dir(models_dir(&o.models), o.model.as_deref())?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let first = c.classify(&bytes, &Metadata::default())?;
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        all.push(c.classify(&bytes, &Metadata::default())?.timings_ms);
+    }
+    let stat = |f: fn(&skinscan::Timings) -> f64| {
+        let mut v: Vec<f64> = all.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0])
+    };
+    let (w, h) = first.image_size;
+    println!("{} ({w}x{h}), model {}", image.display(), c.model_version());
+    println!("load + optimise     {load_ms:.1} ms");
+    println!("stage               first    median of {runs}    min");
+    let rows: [(&str, fn(&skinscan::Timings) -> f64); 6] = [
+        ("decode", |t| t.decode),
+        ("preprocess", |t| t.preprocess),
+        ("cnn", |t| t.cnn),
+        ("tabular", |t| t.tabular),
+        ("ensemble", |t| t.ensemble),
+        ("total", |t| t.total),
+    ];
+    for (name, f) in rows {
+        let (median, min) = stat(f);
+        println!("{name:<18}{:>7.2}    {median:>12.2}    {min:>6.2}", f(&first.timings_ms));
+    }
+    Ok(())
 }
 
 /// `DIR/stem` as given if it exists, else with a common photo extension.

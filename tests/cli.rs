@@ -73,6 +73,18 @@ fn classify_human_output_and_model_choice() {
 }
 
 #[test]
+fn bench_reports_first_and_median_timings() {
+    let out = skinscan(&["bench", &fixture("upright.jpg"), "--runs", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(320x240)") && text.contains("median of 2"), "{text}");
+    let total = text.lines().find(|l| l.starts_with("total")).expect("a total row");
+    let ms: Vec<f64> = total.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    assert!(ms.len() == 3 && ms.iter().all(|&v| v > 0.0), "{total}");
+    assert_one_line_error(&skinscan(&["bench", &fixture("upright.jpg"), "--runs", "0"]), "--runs");
+}
+
+#[test]
 fn every_sample_image_is_classified() {
     let Some(data) = common::data_dir() else {
         eprintln!("SKIPPED: no shared data folder");
