@@ -52,7 +52,11 @@ impl Classifier {
         let meta: Metadata = if metadata.is_undefined() || metadata.is_null() {
             Metadata::default()
         } else {
-            serde_wasm_bindgen::from_value(metadata).map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
+            // Through serde_json::Value: serde_wasm_bindgen only visits a struct's own fields, so
+            // `deny_unknown_fields` would not catch a misspelt key (`gender`) on this path.
+            let value: serde_json::Value = serde_wasm_bindgen::from_value(metadata)
+                .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?;
+            serde_json::from_value(value).map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
         };
         let now = clock();
         let assessment = self.inner.classify_with_clock(image, &meta, &now)?;
