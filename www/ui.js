@@ -34,7 +34,7 @@ export function mountUI(container, options = {}) {
   root.dataset.engine = "loading";
   root.innerHTML = `
     <div class="ss-loader" data-testid="loader">
-      <label for="${id("progress")}">Loading the classifier (once; it then works offline)</label>
+      <label for="${id("progress")}">Loading the classifier onto this device…</label>
       <progress id="${id("progress")}" max="1"></progress>
       <span class="ss-progress-text" aria-hidden="true"></span>
     </div>
