@@ -12,6 +12,7 @@ pub mod manifest;
 mod model;
 pub mod pipeline;
 pub mod preprocess;
+pub mod quality;
 pub mod tabular;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
@@ -19,5 +20,6 @@ mod wasm;
 pub use ensemble::RiskTier;
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use pipeline::{Assessment, Classifier, DiagnosisProbs, Heatmap, Timings, CLOSE_UP_WARNING};
+pub use pipeline::{quality_warning, Assessment, Classifier, DiagnosisProbs, Heatmap, Timings, CLOSE_UP_WARNING, NO_GATE_WARNING};
+pub use quality::{QualityReport, Reason, Verdict};
 pub use tabular::Metadata;

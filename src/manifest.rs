@@ -2,8 +2,9 @@
 //! diagnosis vocabulary, the image and tabular models, calibration, stacker and tiers.
 //!
 //! Deserialised strictly (`deny_unknown_fields`) so that a renamed key fails loudly instead of
-//! silently falling back to a default. Two top-level blocks are carried opaquely: `provenance`
-//! (for people) and `quality` (out-of-distribution statistics, issue 6).
+//! silently falling back to a default. `provenance` (for people) is carried opaquely; `quality`
+//! (the photo-quality / not-a-lesion gate, issue 6) is typed, with its descriptive statistics
+//! (`fitted_on`, percentiles) carried opaquely.
 
 use serde::Deserialize;
 
@@ -27,9 +28,82 @@ pub struct Manifest {
     pub tabular: Tabular,
     #[serde(default)]
     pub provenance: Option<serde_json::Value>,
-    /// Photo-quality / out-of-distribution statistics (issue 6); not interpreted here yet.
+    /// The photo-quality and not-a-lesion gate (issue 6). Optional: a manifest without it gives
+    /// results without a verdict (`quality: null`) and a warning saying so.
     #[serde(default)]
-    pub quality: Option<serde_json::Value>,
+    pub quality: Option<Quality>,
+}
+
+/// The quality gate's settings, fitted by training (`training/skinscan_train/quality.py`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quality {
+    pub params: QualityParams,
+    pub thresholds: QualityThresholds,
+    /// The out-of-distribution cut; absent = the gate judges the photo only.
+    #[serde(default)]
+    pub ood: Option<OodGate>,
+    /// For people: what the thresholds and the OOD statistics were fitted on.
+    #[serde(default)]
+    pub fitted_on: Option<serde_json::Value>,
+    /// For people: the measures' percentiles on clean training images.
+    #[serde(default)]
+    pub clean_percentiles: Option<serde_json::Value>,
+}
+
+/// How the measures are taken on the canonical `size x size` image.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityParams {
+    /// Fraction of each side kept as the central window, in (0, 1] (0.8: a dermatoscope's dark
+    /// vignette falls outside).
+    pub center: f64,
+    /// Lesion pixels are darker than `mean - k * std` of the blurred window; k >= 0.
+    pub k: f64,
+    /// Box-blur radius in pixels before the lesion threshold.
+    pub blur_radius: usize,
+}
+
+/// Cuts on the measures (see `quality::Measures` for units).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityThresholds {
+    /// Mean luminance (0..255) below this: too dark.
+    pub min_brightness: f64,
+    /// Mean luminance above this: overexposed.
+    pub max_brightness: f64,
+    /// Share of window pixels with luminance >= 250 above this: overexposed.
+    pub max_clipped: f64,
+    /// Laplacian variance below this: blurry.
+    pub min_sharpness: f64,
+    /// Lesion share of the window below this: lesion too small.
+    pub min_lesion_area: f64,
+    /// (skin - lesion) mean luminance / 255 below this: lesion too small (no visible lesion).
+    pub min_lesion_contrast: f64,
+    /// Lesion centroid farther than this from the centre (in half-sides): not centred.
+    pub max_lesion_offset: f64,
+}
+
+/// The out-of-distribution cut on an image model's `ood` output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OodGate {
+    /// `id` of the image model whose score these thresholds fit; other models skip the OOD check.
+    pub model: String,
+    /// The output tensor name (must equal that model's `outputs.ood`).
+    pub output: String,
+    /// Above this, a well-exposed sharp photo is `not_a_lesion`.
+    pub threshold: f64,
+    /// Above this, the photo is `not_a_lesion` before exposure and blur are judged.
+    pub hard_threshold: f64,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub validation_percentiles: Option<serde_json::Value>,
+    #[serde(default)]
+    pub degraded_train_percentiles: Option<serde_json::Value>,
 }
 
 /// How an image becomes the model input; mirrored by `training/skinscan_train/preprocess.py`.
@@ -345,6 +419,54 @@ impl Manifest {
         if self.tabular_model(&t.default).is_none() {
             return bad(format!("tabular.default `{}` is not among tabular.models", t.default));
         }
+        if let Some(q) = &self.quality {
+            self.validate_quality(q, side)?;
+        }
+        Ok(())
+    }
+
+    fn validate_quality(&self, q: &Quality, side: usize) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        let p = &q.params;
+        if !(p.center > 0.0 && p.center <= 1.0) {
+            return bad(format!("quality.params.center {} is not in (0, 1]", p.center));
+        }
+        if !(p.k.is_finite() && p.k >= 0.0) {
+            return bad(format!("quality.params.k {} must be a non-negative number", p.k));
+        }
+        if p.blur_radius >= side {
+            return bad(format!("quality.params.blur_radius {} must be below the image side {side}", p.blur_radius));
+        }
+        let t = &q.thresholds;
+        let named = [
+            ("min_brightness", t.min_brightness),
+            ("max_brightness", t.max_brightness),
+            ("max_clipped", t.max_clipped),
+            ("min_sharpness", t.min_sharpness),
+            ("min_lesion_area", t.min_lesion_area),
+            ("min_lesion_contrast", t.min_lesion_contrast),
+            ("max_lesion_offset", t.max_lesion_offset),
+        ];
+        if let Some((name, v)) = named.iter().find(|(_, v)| !v.is_finite()) {
+            return bad(format!("quality.thresholds.{name} {v} must be finite"));
+        }
+        if t.min_brightness > t.max_brightness {
+            return bad("quality.thresholds: min_brightness exceeds max_brightness".into());
+        }
+        if let Some(o) = &q.ood {
+            if !(o.threshold.is_finite() && o.hard_threshold.is_finite()) {
+                return bad("quality.ood thresholds must be finite".into());
+            }
+            let Some(m) = self.image_model(&o.model) else {
+                return bad(format!("quality.ood.model `{}` is not among image_models", o.model));
+            };
+            if m.outputs.ood.as_deref() != Some(o.output.as_str()) {
+                return bad(format!(
+                    "quality.ood.output `{}` is not image model `{}`'s outputs.ood ({:?})",
+                    o.output, o.model, m.outputs.ood
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -430,16 +552,65 @@ pub(crate) mod tests {
         }
     }
 
+    /// A quality block shaped as training writes it (numbers are arbitrary).
+    pub(crate) fn quality_json() -> serde_json::Value {
+        serde_json::json!({
+            "params": {"center": 0.8, "k": 1.0, "blur_radius": 2},
+            "thresholds": {"min_brightness": 60.0, "max_brightness": 220.0, "max_clipped": 0.3,
+                           "min_sharpness": 2.0, "min_lesion_area": 0.03, "min_lesion_contrast": 0.03,
+                           "max_lesion_offset": 0.7},
+            "ood": {"model": "m", "output": "ood", "threshold": 1.0, "hard_threshold": 1.4,
+                    "method": "pca_mahalanobis_plus_residual", "k": 64,
+                    "validation_percentiles": {"99": 1.0}, "degraded_train_percentiles": {"99": 1.4}},
+            "fitted_on": {"thresholds": "…"},
+            "clean_percentiles": {"sharpness": {"50": 30.0}}
+        })
+    }
+
+    pub(crate) fn sample_with_quality_json() -> serde_json::Value {
+        let mut v = sample_json();
+        v["quality"] = quality_json();
+        v["image_models"][0]["outputs"]["ood"] = "ood".into();
+        v
+    }
+
     #[test]
-    fn sample_is_valid_and_quality_block_is_accepted() {
+    fn sample_is_valid_and_quality_block_is_typed() {
         let m = sample();
         assert_eq!(m.malignant_indices(), vec![1, 2]);
-        let mut v = sample_json();
-        v["quality"] = serde_json::json!({"ood": {"mean": [0.0]}});
-        v["image_models"][0]["outputs"]["ood"] = "ood".into();
-        let m = Manifest::from_json(v.to_string().as_bytes()).unwrap();
-        assert!(m.quality.is_some());
+        assert!(m.quality.is_none());
+        let m = Manifest::from_json(sample_with_quality_json().to_string().as_bytes()).unwrap();
+        let q = m.quality.as_ref().unwrap();
+        assert_eq!(q.params.blur_radius, 2);
+        assert_eq!(q.thresholds.max_lesion_offset, 0.7);
+        assert_eq!(q.ood.as_ref().unwrap().model, "m");
         assert_eq!(m.image_models[0].outputs.ood.as_deref(), Some("ood"));
+        // Without an OOD part the gate still works on the photo alone.
+        let mut v = sample_with_quality_json();
+        v["quality"].as_object_mut().unwrap().remove("ood");
+        assert!(Manifest::from_json(v.to_string().as_bytes()).unwrap().quality.unwrap().ood.is_none());
+    }
+
+    #[test]
+    fn rejects_inconsistent_quality() {
+        let mut v = sample_with_quality_json();
+        v["quality"]["thresholds"].as_object_mut().unwrap().remove("min_sharpness");
+        assert!(err_of(v).contains("min_sharpness"));
+        let mut v = sample_with_quality_json();
+        v["quality"]["thresholds"]["max_blur"] = 1.0.into();
+        assert!(err_of(v).contains("max_blur"));
+        let mut v = sample_with_quality_json();
+        v["quality"]["params"]["center"] = 1.5.into();
+        assert!(err_of(v).contains("center"));
+        let mut v = sample_with_quality_json();
+        v["quality"]["ood"]["model"] = "other".into();
+        assert!(err_of(v).contains("quality.ood.model"));
+        let mut v = sample_with_quality_json();
+        v["image_models"][0]["outputs"].as_object_mut().unwrap().remove("ood");
+        assert!(err_of(v).contains("quality.ood.output"));
+        let mut v = sample_with_quality_json();
+        v["quality"]["thresholds"]["min_brightness"] = 230.0.into();
+        assert!(err_of(v).contains("min_brightness"));
     }
 
     #[test]

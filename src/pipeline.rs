@@ -12,11 +12,28 @@ use crate::error::{Error, Result};
 use crate::manifest::{ImageModel, Manifest, TabularModel};
 use crate::model::{ImageNet, ImageOutputNames, TabularNet};
 use crate::preprocess::Preprocessor;
+use crate::quality::{Gate, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
 
 /// Shown with every result (issue 4): the model cannot tell a lesion photo from anything else.
 pub const CLOSE_UP_WARNING: &str = "Only clear, close-up photos of a single lesion give meaningful results; \
 selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
+
+/// Added to the warnings when the manifest has no `quality` block (an older model): the
+/// result then carries `quality: null`, not a verdict the gate never gave.
+pub const NO_GATE_WARNING: &str = "This model has no photo-quality check: blurry, badly lit or \
+unrelated photos are not detected.";
+
+/// The warning added when the gate's verdict is not ok: what is wrong, how to retake the
+/// photo, and that the tier shown with it is unreliable.
+pub fn quality_warning(v: Verdict) -> Option<String> {
+    let advice = v.advice()?;
+    let what = match v {
+        Verdict::NotALesion => "not a lesion photo".to_string(),
+        other => format!("{} ({})", other.as_str(), other.reason_str().unwrap_or_default().replace('_', " ")),
+    };
+    Some(format!("Photo check: {what}. {advice} The risk tier for this photo is unreliable."))
+}
 
 /// Loaded models and the manifest's settings, built once.
 pub struct Classifier {
@@ -29,6 +46,8 @@ pub struct Classifier {
     image_net: ImageNet,
     tabular_net: TabularNet,
     model_version: String,
+    /// The photo-quality gate, when the manifest has one.
+    gate: Option<Gate>,
 }
 
 /// Probabilities per diagnosis code, serialised as an object in manifest order.
@@ -71,8 +90,42 @@ pub struct Heatmap {
     pub values: Vec<f32>,
 }
 
+impl Heatmap {
+    /// `(min, max)` of the values (`(0, 0)` when empty).
+    pub fn range(&self) -> (f32, f32) {
+        let mut it = self.values.iter().copied();
+        let first = it.next().unwrap_or(0.0);
+        it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    }
+
+    /// Min–max normalised to [0, 1] (1 = the strongest malignant evidence in this photo);
+    /// all zeros for a constant map.
+    pub fn normalised(&self) -> Vec<f32> {
+        let (lo, hi) = self.range();
+        let span = hi - lo;
+        self.values.iter().map(|&v| if span > 0.0 { (v - lo) / span } else { 0.0 }).collect()
+    }
+}
+
+/// The heatmap as the page draws it: `{width, height, values, min, max}`, `values` min–max
+/// normalised to [0, 1] row-major, `min`/`max` the raw range they were scaled from.
+fn heatmap_json<S: Serializer>(h: &Heatmap, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let (lo, hi) = h.range();
+    let mut m = s.serialize_map(Some(5))?;
+    m.serialize_entry("width", &h.width)?;
+    m.serialize_entry("height", &h.height)?;
+    m.serialize_entry("values", &h.normalised())?;
+    m.serialize_entry("min", &lo)?;
+    m.serialize_entry("max", &hi)?;
+    m.end()
+}
+
 /// The result for one image. Serialises (serde) with exactly the keys of the CLI's `--json`
-/// and the page's result object; `heatmap`, `embedding` and `image_size` are for Rust callers.
+/// and the page's result object; `logits`, `embedding`, `ood_score` and `image_size` are for
+/// Rust callers.
+///
+/// The tier and probabilities are given whatever the quality verdict: when it is not ok the
+/// page hides them behind a "show anyway" button and `warnings` says why and how to retake.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assessment {
     /// Final P(malignant): stacked with metadata when given, else the calibrated image probability.
@@ -86,12 +139,16 @@ pub struct Assessment {
     pub tabular_probability: Option<f64>,
     pub metadata_used: bool,
     pub warnings: Vec<String>,
+    /// The photo-quality gate's verdict (see [`QualityReport`]); `None` (JSON null) when the
+    /// manifest has no `quality` block.
+    pub quality: Option<QualityReport>,
     pub model_version: String,
     pub timings_ms: Timings,
     /// Code of the most probable diagnosis.
     pub top_dx: String,
-    /// Sum of the malignant diagnoses' class activation maps (raw, unnormalised), e.g. 7x7.
-    #[serde(skip)]
+    /// Sum of the malignant diagnoses' class activation maps (raw, unnormalised), e.g. 7x7, on
+    /// the model's input grid (the squashed photo). In JSON: normalised, see `heatmap_json`.
+    #[serde(serialize_with = "heatmap_json")]
     pub heatmap: Heatmap,
     /// The image model's raw logits, in manifest diagnosis order.
     #[serde(skip)]
@@ -99,7 +156,8 @@ pub struct Assessment {
     /// The image model's pooled features (for out-of-distribution checks).
     #[serde(skip)]
     pub embedding: Vec<f32>,
-    /// The model's out-of-distribution score, when the manifest names an `ood` output.
+    /// The model's raw out-of-distribution score, when the manifest names an `ood` output
+    /// (also for models the OOD cut does not apply to; `quality.ood_score` is then null).
     #[serde(skip)]
     pub ood_score: Option<f32>,
     /// `(width, height)` of the decoded, upright image.
@@ -176,7 +234,9 @@ impl Classifier {
         } else {
             format!("{}+{}", manifest.model_version, image_model_id)
         };
+        let gate = manifest.quality.as_ref().map(|q| Gate::new(q, image_model_id));
         Ok(Classifier {
+            gate,
             malignant: manifest.malignant_indices(),
             preprocess: Preprocessor::new(&manifest.preprocess),
             background: [bg[0], bg[1], bg[2]],
@@ -226,6 +286,11 @@ impl Classifier {
         &self.image_cfg
     }
 
+    /// Whether results carry a quality verdict (the manifest has a `quality` block).
+    pub fn has_quality_gate(&self) -> bool {
+        self.gate.is_some()
+    }
+
     /// The tabular model's manifest entry.
     pub fn tabular_model(&self) -> &TabularModel {
         &self.tabular_cfg
@@ -246,8 +311,9 @@ impl Classifier {
 
     /// Classify one image. `now` returns milliseconds from any fixed origin.
     ///
-    /// Metadata is validated first (a typed error names the field); then decode, preprocess,
-    /// image model, tabular model (only when a metadata field is given) and ensemble.
+    /// Metadata is validated first (a typed error names the field); then decode, preprocess
+    /// (the squash resize, the quality measures on it, normalisation), image model, tabular
+    /// model (only when a metadata field is given), ensemble and the quality verdict.
     pub fn classify_with_clock(&self, image_bytes: &[u8], meta: &Metadata, now: &dyn Fn() -> f64) -> Result<Assessment> {
         let t_start = now();
         let features = if meta.any() { Some(tabular::encode(meta, &self.manifest.tabular)?) } else { None };
@@ -255,8 +321,13 @@ impl Classifier {
         let decoded = decode::decode(image_bytes, self.background)?;
         let t_decode = now();
         let (w, h) = decoded.image.dimensions();
-        let input = self.preprocess.run(&decoded.image);
+        let resized = self.preprocess.resize(&decoded.image);
         drop(decoded);
+        // The gate measures the same canonical image the model sees (no second resize).
+        let side = self.preprocess.size();
+        let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
+        let input = self.preprocess.normalise(&resized);
+        drop(resized);
         let t_pre = now();
         let out = self.image_net.run(&input)?;
         let t_cnn = now();
@@ -277,7 +348,17 @@ impl Classifier {
             })
             .map(|(c, _)| c.clone())
             .unwrap_or_default();
+        let ood = out.ood.map(f64::from);
+        let quality = self.gate.as_ref().zip(measures).map(|(g, m)| QualityReport {
+            verdict: g.verdict(&m, ood),
+            ood_score: if g.uses_ood() { ood } else { None },
+            measures: m,
+        });
         let mut warnings = vec![CLOSE_UP_WARNING.to_string()];
+        match &quality {
+            Some(q) => warnings.extend(quality_warning(q.verdict)),
+            None => warnings.push(NO_GATE_WARNING.to_string()),
+        }
         // Below half the model's input side the photo is upscaled more than 2x: too little detail.
         let min_side = (self.preprocess.size() / 2) as u32;
         if w.min(h) < min_side {
@@ -292,6 +373,7 @@ impl Classifier {
             tabular_probability: r.tabular_probability,
             metadata_used: p_tab.is_some(),
             warnings,
+            quality,
             model_version: self.model_version.clone(),
             timings_ms: Timings {
                 decode: t_decode - t_start,

@@ -61,8 +61,19 @@ impl Preprocessor {
 
     /// `[1, 3, size, size]` f32, NCHW, RGB, normalised: `(x / scale - mean) / std`.
     pub fn run(&self, img: &RgbImage) -> Vec<f32> {
-        let resized = resize(img, self.size);
+        self.normalise(&self.resize(img))
+    }
+
+    /// The canonical image: `img` squashed to `size x size`, HWC RGB f32 in [0, 255], not
+    /// rounded. The model input ([`Preprocessor::normalise`]) and the quality gate share it.
+    pub fn resize(&self, img: &RgbImage) -> Vec<f32> {
+        resize(img, self.size)
+    }
+
+    /// HWC `size x size` RGB in [0, 255] (from [`Preprocessor::resize`]) -> the model input.
+    pub fn normalise(&self, resized: &[f32]) -> Vec<f32> {
         let n = self.size * self.size;
+        debug_assert_eq!(resized.len(), 3 * n);
         let mut out = vec![0f32; 3 * n];
         for (p, px) in resized.chunks_exact(3).enumerate() {
             for c in 0..3 {

@@ -36,10 +36,31 @@ fn classify_json_has_exactly_the_documented_keys() {
     assert_eq!(
         keys,
         [
-            "diagnosis", "image_probability", "malignant_probability", "metadata_used", "model_version",
-            "risk_tier", "tabular_probability", "timings_ms", "top_dx", "warnings",
+            "diagnosis", "heatmap", "image_probability", "malignant_probability", "metadata_used", "model_version",
+            "quality", "risk_tier", "tabular_probability", "timings_ms", "top_dx", "warnings",
         ]
     );
+    // Issue 6: the gate's verdict (null only for a manifest without a quality block) and the
+    // heatmap normalised to [0, 1] for drawing.
+    let q = &v["quality"];
+    if common::classifier().has_quality_gate() {
+        let mut qk: Vec<&str> = q.as_object().unwrap().keys().map(String::as_str).collect();
+        qk.sort();
+        assert_eq!(qk, ["advice", "measures", "ood_score", "reason", "verdict"]);
+        let verdict = q["verdict"].as_str().unwrap();
+        assert!(["ok", "retake", "not_a_lesion"].contains(&verdict), "{q}");
+        assert_eq!(q["reason"].is_null(), verdict == "ok", "{q}");
+        assert!(q["ood_score"].is_f64(), "the default model's OOD score applies: {q}");
+    } else {
+        assert!(q.is_null());
+    }
+    let h = &v["heatmap"];
+    let (hw, hh) = (h["width"].as_u64().unwrap(), h["height"].as_u64().unwrap());
+    let values = h["values"].as_array().unwrap();
+    assert_eq!(values.len() as u64, hw * hh);
+    assert!(values.iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())));
+    assert!(values.iter().any(|x| x.as_f64().unwrap() == 1.0), "normalised to a maximum of 1");
+    assert!(h["min"].as_f64().unwrap() <= h["max"].as_f64().unwrap());
     assert_eq!(v["metadata_used"], true);
     assert!(v["tabular_probability"].is_f64());
     let mut t: Vec<&str> = v["timings_ms"].as_object().unwrap().keys().map(String::as_str).collect();

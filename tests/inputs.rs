@@ -11,10 +11,20 @@ use std::io::Write;
 
 use image::{DynamicImage, ImageEncoder, RgbImage};
 use skinscan::decode::{self, MAX_SIDE};
-use skinscan::{Assessment, Error, Metadata, CLOSE_UP_WARNING};
+use skinscan::{quality_warning, Assessment, Error, Metadata, CLOSE_UP_WARNING, NO_GATE_WARNING};
 
 fn classify(bytes: &[u8]) -> skinscan::Result<Assessment> {
     common::classifier().classify(bytes, &Metadata::default())
+}
+
+/// The warnings beyond the standing close-up one and the quality gate's (whose verdict depends
+/// on the photo and the model, and is tested in tests/quality.rs).
+fn other_warnings(a: &Assessment) -> Vec<&str> {
+    let gate = match &a.quality {
+        Some(q) => quality_warning(q.verdict),
+        None => Some(NO_GATE_WARNING.to_string()),
+    };
+    a.warnings.iter().skip(1).map(String::as_str).filter(|w| Some(*w) != gate.as_deref()).collect()
 }
 
 // ---------------------------------------------------------------- crafted files
@@ -212,7 +222,7 @@ fn assert_same(name: &str, a: &Assessment, b: &Assessment) {
 fn unusual_but_valid_inputs_are_classified() {
     let reference = classify(&common::input("reference.png")).unwrap();
     assert_ok("reference.png", &reference);
-    assert_eq!(reference.warnings.len(), 1, "a 192x144 photo gets only the standing warning");
+    assert!(other_warnings(&reference).is_empty(), "a 192x144 photo gets no size warning: {:?}", reference.warnings);
 
     // Lossless containers of the same pixels must give exactly the same result.
     for name in ["reference.bmp", "lossless.webp", "exif6.png"] {
@@ -241,7 +251,7 @@ fn unusual_but_valid_inputs_are_classified() {
         let a = classify(&common::input(name)).unwrap();
         eprintln!("{name:<16} -> {} {:.4}", a.risk_tier.as_str(), a.malignant_probability);
         assert_ok(name, &a);
-        assert_eq!(a.warnings.len(), 1, "{name}: {:?}", a.warnings);
+        assert!(other_warnings(&a).is_empty(), "{name}: {:?}", a.warnings);
     }
 }
 
@@ -321,8 +331,7 @@ fn exif_orientation_6_gives_the_upright_result() {
 fn tiny_and_extreme_shapes_are_classified_with_a_warning() {
     let tiny = classify(&common::input("tiny.png")).unwrap();
     assert_ok("tiny.png", &tiny);
-    assert_eq!(tiny.warnings.len(), 2);
-    assert_eq!(tiny.warnings[1], "image is very small (8x8); results are unreliable");
+    assert_eq!(other_warnings(&tiny), ["image is very small (8x8); results are unreliable"]);
     for (w, h) in [(1, 1), (1, 3000), (3000, 2)] {
         let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([180, 120, 100])));
         let a = classify(&encode_png(&img)).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
