@@ -179,6 +179,20 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
         t.total, t.decode, t.preprocess, t.cnn, t.tabular, t.ensemble
     );
     println!("  model                  {}", a.model_version);
+    match &a.quality {
+        Some(q) => {
+            let ood = q.ood_score.map_or(String::new(), |s| format!(" (OOD score {s:.3})"));
+            let what = match q.verdict {
+                skinscan::Verdict::Retake(r) => format!("retake: {}", r.as_str().replace('_', " ")),
+                v => v.as_str().replace('_', " "),
+            };
+            println!("  photo quality          {what}{ood}");
+            if !q.verdict.is_ok() {
+                println!("  ! the risk tier above is unreliable for this photo (see the warning below)");
+            }
+        }
+        None => println!("  photo quality          not checked (the model has no quality gate)"),
+    }
     for w in &a.warnings {
         println!("  warning: {w}");
     }
@@ -275,7 +289,7 @@ fn evaluate(args: &[String]) -> Result<()> {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
             let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "image,malignant_probability,risk_tier,top_dx").map_err(|e| Error::io(p, e))?;
+            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality").map_err(|e| Error::io(p, e))?;
             Some((p.clone(), w))
         }
         None => None,
@@ -298,11 +312,12 @@ fn evaluate(args: &[String]) -> Result<()> {
                 if let Some((p, w)) = predictions.as_mut() {
                     writeln!(
                         w,
-                        "{},{},{},{}",
+                        "{},{},{},{},{}",
                         csv_field(&row.image),
                         a.malignant_probability,
                         a.risk_tier.as_str(),
-                        a.top_dx
+                        a.top_dx,
+                        a.quality.as_ref().map_or(String::new(), |q| q.verdict.to_string())
                     )
                     .map_err(|e| Error::io(&*p, e))?;
                 }
@@ -312,6 +327,8 @@ fn evaluate(args: &[String]) -> Result<()> {
                     malignant_probability: a.malignant_probability,
                     risk_tier: a.risk_tier,
                     top_dx: a.top_dx,
+                    verdict: a.quality.as_ref().map(|q| q.verdict),
+                    expected: row.expected,
                 });
             }
             Err(e) => {
@@ -338,20 +355,44 @@ fn evaluate(args: &[String]) -> Result<()> {
         "threshold                    {:.4} (the model's decision_threshold)",
         classifier.image_model().decision_threshold
     );
-    println!("accuracy                     {:.4}", r.accuracy);
-    println!("balanced_accuracy            {:.4}", r.balanced_accuracy);
-    println!("sensitivity                  {:.4}", r.sensitivity);
-    println!("specificity                  {:.4}", r.specificity);
+    println!("accuracy                     {}", opt(r.accuracy));
+    println!("balanced_accuracy            {}", opt(r.balanced_accuracy));
+    println!("sensitivity                  {}", opt(r.sensitivity));
+    println!("specificity                  {}", opt(r.specificity));
     println!("diagnosis_balanced_accuracy  {}", opt(r.diagnosis_balanced_accuracy));
     println!("tiers                        benign  malignant");
     for (name, c) in [("low", r.tiers.low), ("moderate", r.tiers.moderate), ("high", r.tiers.high)] {
         println!("  {name:<27}{:>6}  {:>9}", c.benign, c.malignant);
     }
+    let opt_pct = |v: Option<f64>| v.map_or("n/a".to_string(), pct);
     println!(
         "  malignant in low {}, benign in high {}",
-        pct(r.tiers.malignant_in_low_fraction),
-        pct(r.tiers.benign_in_high_fraction)
+        opt_pct(r.tiers.malignant_in_low_fraction),
+        opt_pct(r.tiers.benign_in_high_fraction)
     );
+    match &r.quality {
+        Some(q) => {
+            let share = |k: usize| pct(k as f64 / q.n.max(1) as f64);
+            println!("photo quality (of {})", q.n);
+            println!("  ok                         {:>6}  {}", q.ok, share(q.ok));
+            println!("  retake                     {:>6}  {}", q.retake, share(q.retake));
+            let rs = &q.reasons;
+            for (name, k) in [
+                ("blurry", rs.blurry),
+                ("too_dark", rs.too_dark),
+                ("overexposed", rs.overexposed),
+                ("lesion_too_small", rs.lesion_too_small),
+                ("not_centred", rs.not_centred),
+            ] {
+                println!("    {name:<25}{k:>6}  {}", share(k));
+            }
+            println!("  not_a_lesion               {:>6}  {}", q.not_a_lesion, share(q.not_a_lesion));
+            if let (Some(k), Some(f)) = (q.as_expected, q.as_expected_fraction) {
+                println!("  as expected                {k:>6}  {}", pct(f));
+            }
+        }
+        None => println!("photo quality                not checked (the model has no quality gate)"),
+    }
     println!("images_per_second            {:.1}", r.images_per_second);
     println!("failed                       {}", r.failed.count);
     for f in &r.failed.images {

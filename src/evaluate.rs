@@ -1,7 +1,10 @@
 //! `skinscan evaluate`: the data sets' `labels.csv` and the metrics of a run, as training's
 //! `metrics.py` computes them (ROC-AUC with tied ranks averaged, binary figures at the model's
 //! decision threshold with `p >= threshold` positive, 7-class balanced accuracy over the classes
-//! present in the truth, tiers by truth).
+//! present in the truth, tiers by truth), plus the quality gate's verdict counts (issue 6) and,
+//! for a gate test set whose labels have an `expected` column, how many came out as expected.
+//! Rows without a `malignant` label (the gate set leaves it blank) count for the verdicts only;
+//! with no labelled row at all, every malignancy metric is `null`.
 //!
 //! Pure code: reading files and running the classifier is the CLI's job.
 
@@ -11,9 +14,34 @@ use serde::Serialize;
 
 use crate::ensemble::RiskTier;
 use crate::error::{Error, Result};
+use crate::quality::{Reason, Verdict};
 use crate::tabular::Metadata;
 
-/// One row of a `labels.csv` (`image,malignant,dx,age,sex,site[,lesion_id]`).
+/// A gate test set's `expected` cell: `ok`, `not_a_lesion`, `retake:<reason>`, or plain
+/// `retake` (any reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Verdict(Verdict),
+    AnyRetake,
+}
+
+impl Expected {
+    pub fn parse(s: &str) -> std::result::Result<Expected, String> {
+        if s == "retake" {
+            return Ok(Expected::AnyRetake);
+        }
+        s.parse().map(Expected::Verdict)
+    }
+
+    pub fn matches(self, v: Verdict) -> bool {
+        match self {
+            Expected::Verdict(e) => e == v,
+            Expected::AnyRetake => matches!(v, Verdict::Retake(_)),
+        }
+    }
+}
+
+/// One row of a `labels.csv` (`image,malignant,dx,age,sex,site[,lesion_id][,expected]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelRow {
     /// 1-based line number in the file, for messages.
@@ -28,6 +56,8 @@ pub struct LabelRow {
     pub age: String,
     pub sex: String,
     pub site: String,
+    /// The quality verdict this image should get (gate test sets), when given.
+    pub expected: Option<Expected>,
 }
 
 impl LabelRow {
@@ -68,8 +98,8 @@ fn split_csv(line: &str) -> std::result::Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Parse a labels CSV. Only `image` is required; `malignant`, `dx`, `age`, `sex`, `site` are
-/// used when present and other columns are ignored. `path` only labels error messages.
+/// Parse a labels CSV. Only `image` is required; `malignant`, `dx`, `age`, `sex`, `site` and
+/// `expected` are used when present (blank cells = unknown) and other columns are ignored. `path` only labels error messages.
 pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
     let err = |line: usize, reason: String| Error::Labels { path: path.to_string(), line, reason };
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
@@ -79,6 +109,7 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
     let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
     let (mal_col, dx_col) = (col("malignant"), col("dx"));
     let (age_col, sex_col, site_col) = (col("age"), col("sex"), col("site"));
+    let expected_col = col("expected");
     let mut rows = Vec::new();
     for (n, line) in lines {
         if line.trim().is_empty() {
@@ -100,7 +131,20 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
             other => return Err(err(n, format!("`malignant` is `{other}`, expected 0, 1 or blank"))),
         };
         let dx = Some(cell(dx_col).to_ascii_lowercase()).filter(|d| !d.is_empty());
-        rows.push(LabelRow { line: n, image, malignant, dx, age: cell(age_col), sex: cell(sex_col), site: cell(site_col) });
+        let expected = match cell(expected_col).as_str() {
+            "" => None,
+            e => Some(Expected::parse(e).map_err(|why| err(n, format!("`expected`: {why}")))?),
+        };
+        rows.push(LabelRow {
+            line: n,
+            image,
+            malignant,
+            dx,
+            age: cell(age_col),
+            sex: cell(sex_col),
+            site: cell(site_col),
+            expected,
+        });
     }
     Ok(rows)
 }
@@ -188,10 +232,11 @@ pub struct TierTable {
     pub low: TierCounts,
     pub moderate: TierCounts,
     pub high: TierCounts,
-    /// Share of the malignant cases that landed in `low` (the dangerous miss).
-    pub malignant_in_low_fraction: f64,
-    /// Share of the benign cases that landed in `high`.
-    pub benign_in_high_fraction: f64,
+    /// Share of the malignant cases that landed in `low` (the dangerous miss); null without
+    /// labelled rows.
+    pub malignant_in_low_fraction: Option<f64>,
+    /// Share of the benign cases that landed in `high`; null without labelled rows.
+    pub benign_in_high_fraction: Option<f64>,
 }
 
 pub fn tier_table(truth: &[bool], tiers: &[RiskTier]) -> TierTable {
@@ -210,8 +255,11 @@ pub fn tier_table(truth: &[bool], tiers: &[RiskTier]) -> TierTable {
     }
     let n_mal = truth.iter().filter(|&&y| y).count();
     let n_ben = truth.len() - n_mal;
-    t.malignant_in_low_fraction = t.low.malignant as f64 / n_mal.max(1) as f64;
-    t.benign_in_high_fraction = t.high.benign as f64 / n_ben.max(1) as f64;
+    if !truth.is_empty() {
+        // As training's tier_table: an absent class counts as 0, not NaN.
+        t.malignant_in_low_fraction = Some(t.low.malignant as f64 / n_mal.max(1) as f64);
+        t.benign_in_high_fraction = Some(t.high.benign as f64 / n_ben.max(1) as f64);
+    }
     t
 }
 
@@ -229,19 +277,90 @@ pub struct Failed {
     pub images: Vec<Failure>,
 }
 
+/// Retake counts per reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReasonCounts {
+    pub blurry: usize,
+    pub too_dark: usize,
+    pub overexposed: usize,
+    pub lesion_too_small: usize,
+    pub not_centred: usize,
+}
+
+impl ReasonCounts {
+    fn add(&mut self, r: Reason) {
+        *match r {
+            Reason::Blurry => &mut self.blurry,
+            Reason::TooDark => &mut self.too_dark,
+            Reason::Overexposed => &mut self.overexposed,
+            Reason::LesionTooSmall => &mut self.lesion_too_small,
+            Reason::NotCentred => &mut self.not_centred,
+        } += 1;
+    }
+}
+
+/// The quality gate's verdicts over the classified images.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QualityCounts {
+    /// Images with a verdict.
+    pub n: usize,
+    pub ok: usize,
+    pub retake: usize,
+    pub not_a_lesion: usize,
+    pub reasons: ReasonCounts,
+    /// Images whose verdict is their `expected` one; null when no row has an `expected` value.
+    pub as_expected: Option<usize>,
+    /// `as_expected` over the classified images with an `expected` value.
+    pub as_expected_fraction: Option<f64>,
+}
+
+/// Verdict counts; `None` when no outcome has a verdict (a manifest without a quality gate).
+pub fn quality_counts(outcomes: &[Outcome]) -> Option<QualityCounts> {
+    let mut q = QualityCounts::default();
+    let (mut with_expected, mut right) = (0usize, 0usize);
+    for o in outcomes {
+        let Some(v) = o.verdict else { continue };
+        q.n += 1;
+        match v {
+            Verdict::Ok => q.ok += 1,
+            Verdict::Retake(r) => {
+                q.retake += 1;
+                q.reasons.add(r);
+            }
+            Verdict::NotALesion => q.not_a_lesion += 1,
+        }
+        if let Some(e) = o.expected {
+            with_expected += 1;
+            right += usize::from(e.matches(v));
+        }
+    }
+    if q.n == 0 {
+        return None;
+    }
+    if with_expected > 0 {
+        q.as_expected = Some(right);
+        q.as_expected_fraction = Some(right as f64 / with_expected as f64);
+    }
+    Some(q)
+}
+
 /// `evaluate --json`: exactly these keys.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// Images classified that have a known `malignant` label (the rows the metrics cover).
     pub n: usize,
+    /// The malignancy metrics: null when undefined (`roc_auc` needs both classes; all of them
+    /// need at least one labelled row).
     pub roc_auc: Option<f64>,
-    pub accuracy: f64,
-    pub balanced_accuracy: f64,
-    pub sensitivity: f64,
-    pub specificity: f64,
+    pub accuracy: Option<f64>,
+    pub balanced_accuracy: Option<f64>,
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
     /// 7-class balanced accuracy of the top diagnosis, over rows whose `dx` is a manifest code.
     pub diagnosis_balanced_accuracy: Option<f64>,
     pub tiers: TierTable,
+    /// Verdict counts of the quality gate; null when the model has no gate.
+    pub quality: Option<QualityCounts>,
     pub images_per_second: f64,
     pub failed: Failed,
 }
@@ -254,6 +373,10 @@ pub struct Outcome {
     pub malignant_probability: f64,
     pub risk_tier: RiskTier,
     pub top_dx: String,
+    /// The quality gate's verdict, when the model has a gate.
+    pub verdict: Option<Verdict>,
+    /// The labels' `expected` verdict, when given.
+    pub expected: Option<Expected>,
 }
 
 /// Metrics over `outcomes`; `codes` are the manifest's diagnosis codes.
@@ -262,7 +385,7 @@ pub fn report(outcomes: &[Outcome], codes: &[&str], threshold: f64, failed: Fail
     let truth: Vec<bool> = labelled.iter().map(|o| o.malignant == Some(true)).collect();
     let scores: Vec<f64> = labelled.iter().map(|o| o.malignant_probability).collect();
     let tiers: Vec<RiskTier> = labelled.iter().map(|o| o.risk_tier).collect();
-    let b = binary_at(&truth, &scores, threshold);
+    let b = (!truth.is_empty()).then(|| binary_at(&truth, &scores, threshold));
     let index = |c: &str| codes.iter().position(|k| *k == c);
     let (dx_true, dx_pred): (Vec<usize>, Vec<usize>) = outcomes
         .iter()
@@ -271,12 +394,13 @@ pub fn report(outcomes: &[Outcome], codes: &[&str], threshold: f64, failed: Fail
     Report {
         n: labelled.len(),
         roc_auc: roc_auc(&truth, &scores),
-        accuracy: b.accuracy,
-        balanced_accuracy: b.balanced_accuracy,
-        sensitivity: b.sensitivity,
-        specificity: b.specificity,
+        accuracy: b.map(|b| b.accuracy),
+        balanced_accuracy: b.map(|b| b.balanced_accuracy),
+        sensitivity: b.map(|b| b.sensitivity),
+        specificity: b.map(|b| b.specificity),
         diagnosis_balanced_accuracy: balanced_accuracy(&dx_true, &dx_pred),
         tiers: tier_table(&truth, &tiers),
+        quality: quality_counts(outcomes),
         images_per_second: if seconds > 0.0 { outcomes.len() as f64 / seconds } else { 0.0 },
         failed,
     }
@@ -338,6 +462,8 @@ mod tests {
             malignant_probability: p,
             risk_tier: t,
             top_dx: top.into(),
+            verdict: None,
+            expected: None,
         };
         let outs = [
             o(Some(true), Some("mel"), 0.9, RiskTier::High, "mel"),
@@ -348,19 +474,73 @@ mod tests {
         let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 2.0);
         assert_eq!(r.n, 3);
         assert_eq!(r.roc_auc, Some(0.5));
-        assert_eq!(r.sensitivity, 0.5);
+        assert_eq!(r.sensitivity, Some(0.5));
         assert_eq!(r.diagnosis_balanced_accuracy, Some(1.0));
         assert_eq!(r.tiers.low, TierCounts { benign: 1, malignant: 1 });
-        assert_eq!(r.tiers.malignant_in_low_fraction, 0.5);
+        assert_eq!(r.tiers.malignant_in_low_fraction, Some(0.5));
+        assert_eq!(r.quality, None);
         assert_eq!(r.images_per_second, 2.0);
         let keys: Vec<String> = serde_json::to_value(&r).unwrap().as_object().unwrap().keys().cloned().collect();
         let mut want = [
             "n", "roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity",
-            "diagnosis_balanced_accuracy", "tiers", "images_per_second", "failed",
+            "diagnosis_balanced_accuracy", "tiers", "quality", "images_per_second", "failed",
         ];
         want.sort();
         let mut keys = keys;
         keys.sort();
         assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn gate_set_labels_count_verdicts_without_malignancy_metrics() {
+        let csv = "image,malignant,dx,age,sex,site,expected\n\
+                   cat,,,,,,not_a_lesion\n\
+                   a_blurry,,,,,,retake:blurry\n\
+                   a_dark,,,,,,retake:too_dark\n\
+                   b_dark,,,,,,retake\n\
+                   plain,,,,,,\n";
+        let rows = parse_labels(csv, "x.csv").unwrap();
+        assert_eq!(rows[0].expected, Some(Expected::Verdict(Verdict::NotALesion)));
+        assert_eq!(rows[1].expected, Some(Expected::Verdict(Verdict::Retake(Reason::Blurry))));
+        assert_eq!(rows[3].expected, Some(Expected::AnyRetake));
+        assert_eq!(rows[4].expected, None);
+        let bad = parse_labels("image,expected\na,retake:fuzzy\n", "x.csv");
+        assert!(matches!(bad, Err(Error::Labels { line: 2, ref reason, .. }) if reason.contains("fuzzy")));
+
+        let got = [
+            Verdict::NotALesion,
+            Verdict::Retake(Reason::Blurry),
+            Verdict::Retake(Reason::Blurry),
+            Verdict::Retake(Reason::TooDark),
+            Verdict::Ok,
+        ];
+        let outs: Vec<Outcome> = rows
+            .iter()
+            .zip(got)
+            .map(|(r, v)| Outcome {
+                malignant: r.malignant,
+                dx: r.dx.clone(),
+                malignant_probability: 0.3,
+                risk_tier: RiskTier::Moderate,
+                top_dx: "nv".into(),
+                verdict: Some(v),
+                expected: r.expected,
+            })
+            .collect();
+        let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 1.0);
+        assert_eq!(r.n, 0);
+        assert_eq!((r.roc_auc, r.accuracy, r.sensitivity, r.specificity), (None, None, None, None));
+        assert_eq!(r.tiers.malignant_in_low_fraction, None);
+        let q = r.quality.unwrap();
+        assert_eq!((q.n, q.ok, q.retake, q.not_a_lesion), (5, 1, 3, 1));
+        assert_eq!(q.reasons, ReasonCounts { blurry: 2, too_dark: 1, ..Default::default() });
+        // cat, a_blurry and b_dark (any retake) as expected; a_dark is blurry, not too dark;
+        // `plain` has no expectation.
+        assert_eq!(q.as_expected, Some(3));
+        assert_eq!(q.as_expected_fraction, Some(0.75));
+        let v = serde_json::to_value(&q).unwrap();
+        assert_eq!(v["reasons"]["lesion_too_small"], 0);
+        let none = quality_counts(&outs.iter().map(|o| Outcome { expected: None, ..o.clone() }).collect::<Vec<_>>());
+        assert_eq!(none.unwrap().as_expected, None);
     }
 }

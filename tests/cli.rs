@@ -91,6 +91,7 @@ fn classify_human_output_and_model_choice() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("risk tier") && text.contains("+compact_cnn"), "{text}");
     assert!(text.contains("This is not a diagnosis."), "{text}");
+    assert!(text.contains("photo quality"), "{text}");
 }
 
 #[test]
@@ -195,12 +196,49 @@ fn evaluate_counts_bad_images_and_goes_on() {
     assert_eq!(total, 3);
     let csv = std::fs::read_to_string(&preds).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "image,malignant_probability,risk_tier,top_dx");
+    assert_eq!(rows[0], "image,malignant_probability,risk_tier,top_dx,quality");
     assert_eq!(rows.len(), 4);
     assert!(rows[1].starts_with("a,"));
     // Human output mentions the failures by name.
     let out = skinscan(&["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("roc_auc") && text.contains("  c: ") && text.contains("  missing: "), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn evaluate_counts_verdicts_on_a_gate_set_without_malignancy_labels() {
+    // A gate test set's shape (training/gate_set.py): blank malignant/dx, an `expected` column.
+    let dir = std::env::temp_dir().join(format!("skinscan-cli-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(common::fixtures().join("inputs").join("reference.png"), dir.join("a.png")).unwrap();
+    std::fs::copy(common::fixtures().join("inputs").join("upright.jpg"), dir.join("b.jpg")).unwrap();
+    let labels = dir.join("labels.csv");
+    std::fs::write(&labels, "image,malignant,dx,age,sex,site,expected\na,,,,,,not_a_lesion\nb,,,,,,retake:blurry\n").unwrap();
+    let args = ["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()];
+    let out = skinscan(&[&args[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["n"], 0);
+    for k in ["roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"] {
+        assert!(r[k].is_null(), "{k} is undefined without labels: {r}");
+    }
+    assert_eq!(r["failed"]["count"], 0);
+    let q = &r["quality"];
+    if common::classifier().has_quality_gate() {
+        assert_eq!(q["n"], 2);
+        let counted = ["ok", "retake", "not_a_lesion"].iter().map(|k| q[k].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(counted, 2);
+        let reasons: u64 = q["reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(reasons, q["retake"].as_u64().unwrap());
+        let right = q["as_expected"].as_u64().unwrap();
+        assert_eq!(q["as_expected_fraction"].as_f64().unwrap(), right as f64 / 2.0);
+    } else {
+        assert!(q.is_null());
+    }
+    let out = skinscan(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("roc_auc                      n/a") && text.contains("photo quality"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }

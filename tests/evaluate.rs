@@ -51,6 +51,6 @@ fn evaluate_reproduces_the_report_auc() {
     let csv = std::fs::read_to_string(&predictions).unwrap();
     std::fs::remove_file(&predictions).ok();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("image,malignant_probability,risk_tier,top_dx"));
+    assert_eq!(lines.next(), Some("image,malignant_probability,risk_tier,top_dx,quality"));
     assert_eq!(lines.count() as u64, want_n);
 }
