@@ -1,0 +1,144 @@
+//! The quality gate's must-show figures (issue 6), with the shipped (real) models:
+//!
+//! * `ham10000-test` (in distribution): at most 2 % `not_a_lesion` and at most 5 % `retake`;
+//! * the gate set's non-lesion photos (`training/gate_set.py`): at least 90 % `not_a_lesion`;
+//! * its blurred / darkened / overexposed lesion photos: at least 80 % `retake` with the
+//!   right reason.
+//!
+//! The gate set is built fresh into a temporary folder by `training/gate_set.py` with the
+//! training venv's Python (`$SKINSCAN_VENV`, else `~/.cache/skinscan/venv`; `build.sh test`
+//! creates it). Skips, with the reason printed, when the venv or the shared data are absent,
+//! or when the models are a smoke run or predate the gate (no `quality` block): smoke models are
+//! trained for seconds and their thresholds prove nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use skinscan::evaluate::{parse_labels, quality_counts, Outcome, QualityCounts};
+use skinscan::{Classifier, Metadata};
+
+fn venv_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("SKINSCAN_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/skinscan/venv")))?;
+    let py = venv.join("bin").join("python");
+    py.is_file().then_some(py)
+}
+
+/// Why this test cannot judge the models, if it cannot.
+fn skip_reason() -> Option<String> {
+    let manifest_path = common::models_dir().join("manifest.json");
+    let manifest: serde_json::Value = match std::fs::read(&manifest_path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap(),
+        Err(e) => return Some(format!("{}: {e}", manifest_path.display())),
+    };
+    let version = manifest["model_version"].as_str().unwrap_or_default();
+    if manifest.get("quality").is_none() {
+        return Some(format!("{version} has no quality block (models from before the gate)"));
+    }
+    if version.ends_with("-smoke") {
+        return Some(format!("{version} is a smoke run; the must-show figures need the real models"));
+    }
+    if common::data_dir().is_none() {
+        return Some("no shared data folder (set SKINSCAN_DATA)".into());
+    }
+    if venv_python().is_none() {
+        return Some("no training venv (set SKINSCAN_VENV or run ./build.sh test)".into());
+    }
+    None
+}
+
+/// Verdicts for every row of `dir/labels.csv`, images from `dir/images`.
+fn gate(c: &Classifier, dir: &Path) -> QualityCounts {
+    let labels = dir.join("labels.csv");
+    let rows = parse_labels(&std::fs::read_to_string(&labels).unwrap(), &labels.display().to_string()).unwrap();
+    let outcomes: Vec<Outcome> = rows
+        .iter()
+        .map(|row| {
+            let path = ["jpg", "png"]
+                .iter()
+                .map(|ext| dir.join("images").join(format!("{}.{ext}", row.image)))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{}: no image {}", dir.display(), row.image));
+            let a = c.classify(&std::fs::read(&path).unwrap(), &Metadata::default()).unwrap();
+            Outcome {
+                malignant: row.malignant,
+                dx: row.dx.clone(),
+                malignant_probability: a.malignant_probability,
+                risk_tier: a.risk_tier,
+                top_dx: a.top_dx,
+                verdict: a.quality.map(|q| q.verdict),
+                expected: row.expected,
+            }
+        })
+        .collect();
+    let q = quality_counts(&outcomes).expect("the manifest has a quality gate");
+    eprintln!("{}: {}", dir.display(), serde_json::to_string(&q).unwrap());
+    q
+}
+
+fn share(k: usize, q: &QualityCounts) -> f64 {
+    k as f64 / q.n as f64
+}
+
+#[test]
+fn gate_meets_the_must_show_figures() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let data = common::data_dir().unwrap();
+    let c = common::classifier();
+    assert!(c.has_quality_gate());
+
+    let out = std::env::temp_dir().join(format!("skinscan-gate-{}", std::process::id()));
+    let status = Command::new(venv_python().unwrap())
+        .arg(common::crate_dir().join("training").join("gate_set.py"))
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "training/gate_set.py failed");
+
+    let test = gate(c, &data.join("ham10000-test"));
+    let non_lesion = gate(c, &out.join("non_lesion"));
+    let degraded = gate(c, &out.join("degraded"));
+    std::fs::remove_dir_all(&out).ok();
+    // The page's sample photos (in distribution too): printed, not asserted (11 images).
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(data.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    samples.sort();
+    for p in &samples {
+        let a = c.classify(&std::fs::read(p).unwrap(), &Metadata::default()).unwrap();
+        let q = a.quality.unwrap();
+        eprintln!("samples/{}: {} (ood {:?})", p.file_name().unwrap().to_string_lossy(), q.verdict, q.ood_score);
+    }
+
+    let mut failures = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        eprintln!("{} {what}", if ok { "PASS" } else { "FAIL" });
+        if !ok {
+            failures.push(what);
+        }
+    };
+    let f = share(test.not_a_lesion, &test);
+    check(f <= 0.02, format!("ham10000-test not_a_lesion {:.2}% ({} of {}) <= 2%", 100.0 * f, test.not_a_lesion, test.n));
+    let f = share(test.retake, &test);
+    check(f <= 0.05, format!("ham10000-test retake {:.2}% ({} of {}) <= 5%", 100.0 * f, test.retake, test.n));
+    let f = share(non_lesion.not_a_lesion, &non_lesion);
+    check(
+        f >= 0.90,
+        format!("non-lesion not_a_lesion {:.1}% ({} of {}) >= 90%", 100.0 * f, non_lesion.not_a_lesion, non_lesion.n),
+    );
+    let right = degraded.as_expected.expect("the degraded set has expected verdicts");
+    let f = share(right, &degraded);
+    check(f >= 0.80, format!("degraded retake with the right reason {:.1}% ({right} of {}) >= 80%", 100.0 * f, degraded.n));
+    assert!(failures.is_empty(), "the gate misses: {}", failures.join("; "));
+}
