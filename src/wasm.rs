@@ -7,7 +7,16 @@
 //! const result = c.classify(imageBytes, { age: 45, sex: "female", site: "posterior torso" });
 //! ```
 //! The result is a plain object with the same keys as `skinscan classify --json`
-//! (`null` for a missing tabular probability, `diagnosis` as an object).
+//! (`null` for a missing tabular probability, `diagnosis` as an object), including the
+//! photo-quality verdict and the heatmap (issue 6):
+//!
+//! ```js
+//! result.quality  // {verdict: "ok"|"retake"|"not_a_lesion", reason: null|"blurry"|…,
+//!                 //  advice: null|string, ood_score: number|null, measures: {…}} or null
+//! result.heatmap  // {width: 7, height: 7, values: [49 numbers in 0..1, row-major], min, max}
+//! ```
+//! `values` cover the whole photo as the model saw it (squashed to a square), so the page
+//! stretches the grid over the photo's own aspect ratio.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -67,5 +76,25 @@ impl Classifier {
     /// The manifest's `model_version`.
     pub fn model_version(&self) -> String {
         self.inner.model_version().to_string()
+    }
+
+    /// Benchmark hook (bench/): the model input for `image`, `[1, 3, size, size]` NCHW f32,
+    /// so another runtime can be timed on exactly the tensor this one sees.
+    pub fn preprocess(&self, image: &[u8]) -> Result<Vec<f32>, JsError> {
+        Ok(self.inner.preprocess_bytes(image)?)
+    }
+
+    /// Benchmark hook (bench/): preprocess `image` once, then run the image model alone `runs`
+    /// times; milliseconds per run, timed with `performance.now()` inside wasm.
+    pub fn bench_cnn(&self, image: &[u8], runs: u32) -> Result<Vec<f64>, JsError> {
+        let input = self.inner.preprocess_bytes(image)?;
+        let now = clock();
+        let mut times = Vec::with_capacity(runs as usize);
+        for _ in 0..runs {
+            let t0 = now();
+            std::hint::black_box(self.inner.run_image_model(&input)?);
+            times.push(now() - t0);
+        }
+        Ok(times)
     }
 }
