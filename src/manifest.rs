@@ -96,10 +96,15 @@ pub struct OodGate {
     pub threshold: f64,
     /// Above this, the photo is `not_a_lesion` before exposure and blur are judged.
     pub hard_threshold: f64,
+    /// How the score is computed inside the model (for people; the gate only compares it).
     #[serde(default)]
     pub method: Option<String>,
+    /// Principal components kept (`pca_mahalanobis_plus_residual`).
     #[serde(default)]
     pub k: Option<usize>,
+    /// Feature dimension (`mahalanobis_pooled_block_stats`).
+    #[serde(default)]
+    pub dim: Option<usize>,
     #[serde(default)]
     pub validation_percentiles: Option<serde_json::Value>,
     #[serde(default)]

@@ -32,12 +32,13 @@ const JPEG_PROB_TOL: f64 = 5e-3;
 const JPEG_SUM_TOL: f64 = 5e-3;
 const JPEG_VALUE_TOL: f64 = 1e-2;
 /// JPEG inputs, quality figures relative to max(|value|, 1) (the deviations this test prints
-/// as `quality rel dev`). The decoder differences above, measured on the smoke models' golden
-/// sample JPEGs: measures <= 2.3e-4 (they average over ~32k pixels), OOD score <= 3.8e-3, the
-/// raw malignant CAM sum <= 4.4e-2 (single 7x7 cells of raw logit-scale maps, which no
-/// averaging smooths). The bounds leave about 2x-20x headroom for other training runs.
+/// as `quality rel dev`). The decoder differences above, measured on the golden sample JPEGs
+/// (smoke models / skinscan-2026.11.26-effnet-lite0): measures <= 2.3e-4 / 2.3e-4 (they average
+/// over ~32k pixels), OOD score <= 3.8e-3 / 6.5e-3, the raw malignant CAM sum <= 4.4e-2 /
+/// 4.8e-2 (single 7x7 cells of raw logit-scale maps, which no averaging smooths). The bounds
+/// leave 2x-20x headroom for other training runs.
 const JPEG_MEASURE_TOL: f64 = 5e-3;
-const JPEG_OOD_TOL: f64 = 1e-2;
+const JPEG_OOD_TOL: f64 = 2e-2;
 const JPEG_CAM_TOL: f64 = 1e-1;
 
 /// `|got - want| / max(|want|, 1)`: relative for large figures, absolute for fractions.
