@@ -399,6 +399,12 @@ impl Classifier {
         Ok(self.preprocess.run(&decoded.image))
     }
 
+    /// The image model alone on a preprocessed input (from [`Classifier::preprocess_bytes`]):
+    /// the benchmark's CNN-only figure, free of decode and resize. Returns the raw logits.
+    pub fn run_image_model(&self, input: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.image_net.run(input)?.logits)
+    }
+
     fn malignant_heatmap(&self, cam: &[f32]) -> Heatmap {
         let (height, width) = self.image_net.cam_size();
         let plane = height * width;
