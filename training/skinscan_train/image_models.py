@@ -121,32 +121,34 @@ class Top(nn.Module):
 class Exported(nn.Module):
     """What ships: normalised image -> (logits, embedding, cam, ood).
 
-    ``ood`` is the out-of-distribution score of the embedding (see ``quality.fit_ood``), baked into
-    the graph so the browser runs no extra model; without fitted statistics it is 0.
+    ``ood`` is the out-of-distribution score of the frozen block's pooled statistics (see
+    ``quality.fit_ood``), baked into the graph so the browser runs no extra model; 0 without
+    fitted statistics (the compact CNN).
     """
 
     def __init__(self, bottom: nn.Module, body: nn.Module, ood: dict | None = None):
         super().__init__()
         self.bottom, self.body = bottom, body  # body: Top or CompactCNN (has .features and .fc)
-        d = body.fc.in_features
-        o = ood or {"mu": np.zeros(d, np.float32), "P": np.zeros((d, 1), np.float32), "inv_var": np.zeros(1, np.float32),
-                    "inv_rvar": np.float32(0), "k": 0}
-        self.register_buffer("ood_mu", torch.from_numpy(np.asarray(o["mu"], np.float32)))
-        self.register_buffer("ood_P", torch.from_numpy(np.asarray(o["P"], np.float32)))
-        self.register_buffer("ood_inv_var", torch.from_numpy(np.asarray(o["inv_var"], np.float32)))
-        self.register_buffer("ood_inv_rvar", torch.tensor(float(o["inv_rvar"])))
-        self.ood_norm = 1.0 / (o["k"] + 1)
+        self.has_ood = ood is not None
+        if ood is not None:
+            self.register_buffer("ood_mu", torch.from_numpy(np.asarray(ood["mu"], np.float32)))
+            self.register_buffer("ood_L", torch.from_numpy(np.asarray(ood["L"], np.float32)))
+            self.ood_scale = 1.0 / ood["dim"]
 
     def forward(self, x):
-        fmap = self.body.features(self.bottom(x))
+        low = self.bottom(x)
+        fmap = self.body.features(low)
         fc = self.body.fc
         emb = fmap.mean((2, 3))
         logits = fc(emb)
         cam = torch.einsum("kc,nchw->nkhw", fc.weight, fmap) + fc.bias.view(1, -1, 1, 1)
-        ec = emb - self.ood_mu
-        proj = ec @ self.ood_P
-        r = ec - proj @ self.ood_P.t()
-        ood = ((proj * proj * self.ood_inv_var).sum(1) + (r * r).sum(1) * self.ood_inv_rvar) * self.ood_norm
+        if self.has_ood:
+            m = low.mean((2, 3))
+            sd = ((low - m[:, :, None, None]) ** 2).mean((2, 3)).sqrt()
+            z = (torch.cat([m, sd], 1) - self.ood_mu) @ self.ood_L
+            ood = (z * z).sum(1) * self.ood_scale
+        else:
+            ood = logits[:, 0] * 0.0
         return logits, emb, cam, ood
 
 

@@ -343,9 +343,10 @@ Plots: `report/roc_pr.png`, `report/confusion.png`, `report/calibration.png`, `r
 ## Quality gate
 Before a tier is shown, the pipeline checks the photo: sharpness (variance of the Laplacian), exposure
 (mean luminance, clipped share), a darker-than-surroundings lesion (contrast, area, centring) and an
-out-of-distribution score (Mahalanobis distance of the CNN's pooled features in their top-{manifest['quality']['ood']['k']}
-principal subspace plus the residual; statistics from training images, threshold = 99th percentile of
-validation images). Thresholds come from training images and degraded copies of training images
+out-of-distribution score (Mahalanobis distance of the per-channel mean and std of the frozen
+ImageNet block 10, {manifest['quality']['ood']['dim']} numbers; statistics from training images, threshold = 99th
+percentile of validation images; a second, "hard" threshold = 99th percentile of degraded training
+photos, above which even a blurred or badly exposed photo is called not a lesion). Thresholds come from training images and degraded copies of training images
 (`manifest.json` → `quality`). Measured by the Python twin of the gate in the training run
 (`skinscan evaluate` on the same sets counts the Rust gate's verdicts):
 
@@ -366,5 +367,7 @@ Retake reasons on the degraded set: {gate['degraded']['reasons']}. The gate set 
 
 ## Reproduce
 `python training/train.py --data ../shared/data --out models` (pinned packages: `training/requirements.txt`).
-Full rebuild wall time on this 2-core machine: **{pv['wall_seconds'] / 60:.0f} min** ({pv['machine']}).
+Full rebuild wall time on this 2-core machine: **{pv['wall_seconds'] / 60:.0f} min**, summed over every
+invocation of the run (it was stopped and resumed; `wall.json` in the work folder), {pv['machine']},
+with the cores shared by other builds.
 """
