@@ -23,7 +23,11 @@
  *
  * @typedef {object} Assessment  what the wasm Classifier returns (see README): malignant_probability,
  *   risk_tier ("low"|"moderate"|"high"), diagnosis {code: p}, image_probability, tabular_probability,
- *   metadata_used, warnings, model_version, timings_ms, top_dx
+ *   metadata_used, warnings, model_version, timings_ms, top_dx,
+ *   quality (null, or {verdict: "ok"|"retake"|"not_a_lesion", reason, advice, ood_score, measures}: the
+ *   photo check; when the verdict is not ok the tier is unreliable and `advice` says how to retake),
+ *   heatmap ({width, height, values: width*height numbers in 0..1, row-major, min, max}: where the
+ *   model saw malignant signs, on the photo squashed to a square)
  */
 
 /**

@@ -7,6 +7,19 @@ import { load } from "./skinscan.js";
 export const CLOSEUP_WARNING =
   "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
 
+/** Shown with the gate's verdict (the engine's own advice says how to retake the photo). */
+const VERDICT_TITLE = {
+  retake: "Please take the photo again",
+  not_a_lesion: "This does not look like a photo of a skin spot",
+};
+const REASON_TEXT = {
+  blurry: "The photo is blurry.",
+  too_dark: "The photo is too dark.",
+  overexposed: "The photo is too bright or washed out.",
+  lesion_too_small: "No clear spot was found in the middle of the photo.",
+  not_centred: "The spot is not in the middle of the photo.",
+};
+
 const ADVICE = {
   low: ["Low risk", "Keep an eye on it. Take another close-up photo in a few months, and see a doctor if it grows, changes shape or colour, bleeds or itches."],
   moderate: ["Moderate risk", "Have it checked. Book an appointment with a doctor or dermatologist in the next few weeks."],
@@ -74,25 +87,43 @@ export function mountUI(container, options = {}) {
       <p class="ss-announce ss-visually-hidden" role="status" aria-live="polite"></p>
       <p class="ss-busy" hidden>Analysing the photo on this device…</p>
       <div class="ss-result" hidden>
-        <canvas class="ss-preview" width="0" height="0" role="img" aria-label="The photo you chose"></canvas>
-        <div class="ss-summary">
-          <p class="ss-tier-line"><span class="ss-tier-label"></span>
-            <span class="ss-visually-hidden">, tier:</span>
-            <span class="ss-tier" data-testid="risk-tier"></span></p>
-          <p class="ss-advice"></p>
-        </div>
-        <div class="ss-gauge-block">
-          <p class="ss-prob-text"></p>
-          <div class="ss-gauge" aria-hidden="true">
-            <div class="ss-gauge-fill"></div>
-            <div class="ss-gauge-mark ss-mark-low"></div>
-            <div class="ss-gauge-mark ss-mark-high"></div>
+        <div class="ss-photo">
+          <div class="ss-photo-frame">
+            <canvas class="ss-preview" width="0" height="0" role="img" aria-label="The photo you chose"></canvas>
+            <canvas class="ss-heatmap" data-testid="heatmap" width="0" height="0" hidden role="img"
+                    aria-label="Heatmap: where the model saw signs of the malignant lesion types"></canvas>
           </div>
-          <p class="ss-gauge-legend"></p>
+          <button type="button" class="ss-heatmap-toggle" data-testid="heatmap-toggle" aria-pressed="false">Show where the model looked</button>
+          <p class="ss-heatmap-note" hidden>Warmer colours mark the parts of the photo that pushed the estimate
+            towards the malignant types most. It explains the estimate; it is not a diagnosis.</p>
         </div>
-        <h3 class="ss-h">Most likely lesion types (from the photo)</h3>
-        <ol class="ss-dx"></ol>
-        <p class="ss-meta-used" data-testid="metadata-used"></p>
+        <div class="ss-quality" data-testid="quality" data-verdict="">
+          <p class="ss-quality-title"></p>
+          <p class="ss-quality-advice"></p>
+          <button type="button" class="ss-reveal" data-testid="reveal" hidden>Show the result anyway</button>
+        </div>
+        <div class="ss-verdict-gated">
+          <p class="ss-unreliable" data-testid="unreliable" tabindex="-1" hidden>Unreliable: this photo did not pass the photo
+            check, so the result below may be wrong. Take a better photo for a meaningful estimate.</p>
+          <div class="ss-summary">
+            <p class="ss-tier-line"><span class="ss-tier-label"></span>
+              <span class="ss-visually-hidden">, tier:</span>
+              <span class="ss-tier" data-testid="risk-tier"></span></p>
+            <p class="ss-advice"></p>
+          </div>
+          <div class="ss-gauge-block">
+            <p class="ss-prob-text"></p>
+            <div class="ss-gauge" aria-hidden="true">
+              <div class="ss-gauge-fill"></div>
+              <div class="ss-gauge-mark ss-mark-low"></div>
+              <div class="ss-gauge-mark ss-mark-high"></div>
+            </div>
+            <p class="ss-gauge-legend"></p>
+          </div>
+          <h3 class="ss-h">Most likely lesion types (from the photo)</h3>
+          <ol class="ss-dx"></ol>
+          <p class="ss-meta-used" data-testid="metadata-used"></p>
+        </div>
         <ul class="ss-warnings"></ul>
         <p class="ss-timing" data-testid="timing"></p>
         <button type="button" class="ss-reset">Start over</button>
@@ -111,6 +142,9 @@ export function mountUI(container, options = {}) {
     probText: $(".ss-prob-text"), fill: $(".ss-gauge-fill"), markLow: $(".ss-mark-low"), markHigh: $(".ss-mark-high"),
     legend: $(".ss-gauge-legend"), dx: $(".ss-dx"), metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"),
     timing: $(".ss-timing"), reset: $(".ss-reset"), warning: $(".ss-warning"),
+    heatmap: $(".ss-heatmap"), heatmapToggle: $(".ss-heatmap-toggle"), heatmapNote: $(".ss-heatmap-note"),
+    quality: $(".ss-quality"), qualityTitle: $(".ss-quality-title"), qualityAdvice: $(".ss-quality-advice"),
+    reveal: $(".ss-reveal"), gated: $(".ss-verdict-gated"), unreliable: $(".ss-unreliable"),
   };
   el.warning.textContent = CLOSEUP_WARNING;
 
@@ -118,6 +152,7 @@ export function mountUI(container, options = {}) {
   let currentFile = null; // the chosen photo, kept in memory only to re-run when details change
   let runs = 0; // newest request wins; older answers are dropped
   let shown = 0; // results rendered so far: data-seq, a stable hook for tests
+  let heatmap = null; // the last result's heatmap {width, height, values in 0..1}, drawn over the preview
 
   // --- loading, with a progress bar -------------------------------------------------------------
   const engine = load({
@@ -203,6 +238,20 @@ export function mountUI(container, options = {}) {
       if (currentFile) run();
     });
   }
+  el.heatmapToggle.addEventListener("click", () => {
+    const on = el.heatmapToggle.getAttribute("aria-pressed") !== "true";
+    el.heatmapToggle.setAttribute("aria-pressed", String(on));
+    el.heatmapToggle.textContent = on ? "Hide where the model looked" : "Show where the model looked";
+    el.heatmap.hidden = el.heatmapNote.hidden = !on;
+    if (on) drawHeatmap();
+  });
+  el.reveal.addEventListener("click", () => {
+    el.gated.hidden = false;
+    el.reveal.hidden = true;
+    el.result.classList.remove("ss-gated");
+    root.dataset.revealed = "true";
+    el.unreliable.focus();
+  });
   el.reset.addEventListener("click", () => {
     currentFile = null;
     runs++; // an answer still on its way is dropped
@@ -268,6 +317,10 @@ export function mountUI(container, options = {}) {
 
   // --- output -------------------------------------------------------------------------------------
   function render(r) {
+    renderQuality(r.quality);
+    heatmap = r.heatmap ?? null;
+    el.heatmapToggle.hidden = !heatmap;
+    drawHeatmap();
     const tier = r.risk_tier;
     const [label, advice] = ADVICE[tier] ?? [tier, ""];
     root.dataset.tier = tier;
@@ -313,8 +366,9 @@ export function mountUI(container, options = {}) {
       el.metaUsed.textContent = "Photo only: add age, sex and body site above to refine the estimate.";
     }
     el.warnings.replaceChildren(
-      // The close-up warning is already on screen beside every result; list only the others.
-      ...(r.warnings ?? []).filter((w) => w !== CLOSEUP_WARNING).map((w) => {
+      // The close-up warning is already on screen beside every result, and the photo check's
+      // advice in its own box; list only the others.
+      ...(r.warnings ?? []).filter((w) => w !== CLOSEUP_WARNING && !(r.quality?.advice && w.includes(r.quality.advice))).map((w) => {
         const li = document.createElement("li");
         li.textContent = w;
         return li;
@@ -328,8 +382,68 @@ export function mountUI(container, options = {}) {
       `Analysed on this device in ${ms(t.total)}${parts.length ? ` (${parts.join(", ")})` : ""}. ` +
       `Model ${r.model_version ?? ""}.`;
     el.result.hidden = false;
-    el.announce.textContent = `${label}. ${advice} Estimated chance of malignancy ${pct(p)}.`;
+    const ok = !r.quality || r.quality.verdict === "ok";
+    // Until the user asks, not even the border colour gives the tier away.
+    el.result.classList.toggle("ss-gated", !ok);
+    el.announce.textContent = ok
+      ? `${label}. ${advice} Estimated chance of malignancy ${pct(p)}.`
+      : `${el.qualityTitle.textContent}. ${el.qualityAdvice.textContent}`;
     root.dataset.seq = String(shown);
+  }
+
+  /** The photo check: a verdict other than ok hides the tier until the user asks for it. */
+  function renderQuality(q) {
+    const verdict = q ? q.verdict : "unchecked";
+    const ok = verdict === "ok" || verdict === "unchecked";
+    el.quality.dataset.verdict = verdict;
+    if (q?.reason && verdict === "retake") el.quality.dataset.reason = q.reason;
+    else delete el.quality.dataset.reason;
+    el.quality.className = `ss-quality ss-quality-${verdict}`;
+    if (verdict === "ok") {
+      el.qualityTitle.textContent = "Photo check passed: a clear close-up of a skin spot.";
+      el.qualityAdvice.textContent = "";
+    } else if (verdict === "unchecked") {
+      el.qualityTitle.textContent = "This model does not check the photo's quality.";
+      el.qualityAdvice.textContent = "";
+    } else {
+      const why = verdict === "retake" ? REASON_TEXT[q.reason] ?? "" : "";
+      el.qualityTitle.textContent = `${VERDICT_TITLE[verdict] ?? verdict}${why ? ` — ${why.replace(/\.$/, "")}` : ""}`;
+      el.qualityAdvice.textContent = q.advice ?? "";
+    }
+    el.qualityAdvice.hidden = !el.qualityAdvice.textContent;
+    el.reveal.hidden = ok;
+    el.gated.hidden = !ok;
+    el.unreliable.hidden = ok;
+    el.tier.dataset.unreliable = String(!ok);
+    delete root.dataset.revealed;
+    root.dataset.verdict = verdict;
+  }
+
+  /** The wasm-computed heatmap (values 0..1 on the model's grid), stretched over the preview. */
+  function drawHeatmap() {
+    const c = el.heatmap;
+    const w = el.preview.width;
+    const h = el.preview.height;
+    if (!heatmap || !w || !h || el.heatmap.hidden) return;
+    c.width = w;
+    c.height = h;
+    const grid = document.createElement("canvas");
+    grid.width = heatmap.width;
+    grid.height = heatmap.height;
+    const g = grid.getContext("2d");
+    const img = g.createImageData(heatmap.width, heatmap.height);
+    heatmap.values.forEach((v, i) => {
+      const t = clamp01(v);
+      // Transparent where the evidence is weakest, through yellow to opaque red at the strongest.
+      img.data.set([255, Math.round(220 * (1 - t)), 0, Math.round(200 * t)], 4 * i);
+    });
+    g.putImageData(img, 0, 0);
+    const ctx = c.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(grid, 0, 0, w, h);
+    c.dataset.drawn = String(Number(c.dataset.drawn ?? 0) + 1);
   }
 
   function imageModel() {
@@ -339,6 +453,8 @@ export function mountUI(container, options = {}) {
   async function drawPreview(file) {
     const c = el.preview;
     c.width = c.height = 0;
+    heatmap = null;
+    el.heatmap.width = el.heatmap.height = 0;
     // createImageBitmap decodes locally (and applies EXIF orientation); no blob: URL, no request.
     try {
       const bmp = await createImageBitmap(file);
@@ -347,6 +463,7 @@ export function mountUI(container, options = {}) {
       c.height = Math.max(1, Math.round(bmp.height * scale));
       c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height);
       bmp.close();
+      drawHeatmap(); // the result may have arrived before the photo was decoded
     } catch {
       // Not decodable by the browser: the classifier's own message will explain.
     }

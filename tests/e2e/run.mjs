@@ -11,12 +11,17 @@
 //  4. no request to another origin all session, and no request at all from choosing a file to the result;
 //  5. embed.html classifies through the <skin-scan> widget;
 //  6. after one visit, a reload with the server stopped and the browser offline still classifies;
-//  7. no console errors.
+//  7. no console errors;
+//  8. the photo check (issue 6): each result carries the CLI's verdict; a verdict other than ok hides
+//     the tier behind "Show the result anyway", which reveals it marked unreliable; the heatmap
+//     overlay toggles on over the photo and is drawn (non-empty).
 // Waits are on the page's hooks (data-engine, data-busy, data-seq), never fixed sleeps.
 import { chromium } from "playwright-core";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { CSP, startServer } from "./server.mjs";
 
@@ -68,6 +73,8 @@ function agree(got, want, what) {
     `${what}: page says ${got.probability}, CLI says ${want.malignant_probability}`,
   );
   assert(got.tier === want.risk_tier, `${what}: page tier ${got.tier}, CLI tier ${want.risk_tier}`);
+  const verdict = want.quality?.verdict ?? "unchecked";
+  assert(got.verdict === verdict, `${what}: page photo check ${got.verdict}, CLI ${verdict}`);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -94,6 +101,11 @@ function hooks(page, scope = "") {
     tier: page.locator(`${scope}[data-testid="risk-tier"]`),
     error: page.locator(`${scope}[data-testid="error"]`),
     warning: page.locator(`${scope}[data-testid="closeup-warning"]`),
+    quality: page.locator(`${scope}[data-testid="quality"]`),
+    reveal: page.locator(`${scope}[data-testid="reveal"]`),
+    unreliable: page.locator(`${scope}[data-testid="unreliable"]`),
+    heatmap: page.locator(`${scope}[data-testid="heatmap"]`),
+    heatmapToggle: page.locator(`${scope}[data-testid="heatmap-toggle"]`),
     async ready() {
       await page.locator(`${scope}[data-testid="app"][data-engine="ready"]`).waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
     },
@@ -113,12 +125,25 @@ function hooks(page, scope = "") {
         return { error: (await this.error.textContent()).trim() };
       }
       assert(seq === before + 1, `expected result #${before + 1}, page shows #${seq}`);
+      // (8) A photo that fails the check shows why first; the tier only on request, marked unreliable.
+      assert(await this.quality.isVisible(), "the photo check is not shown with the result");
+      const verdict = await this.quality.getAttribute("data-verdict");
+      const gated = verdict !== "ok" && verdict !== "unchecked";
+      if (gated) {
+        assert(!(await this.tier.isVisible()), `photo check ${verdict}: the tier is shown before the user asks`);
+        assert((await this.quality.textContent()).trim().length > 20, `photo check ${verdict}: no reason or advice shown`);
+        await this.reveal.click();
+        assert(await this.unreliable.isVisible(), "the revealed result is not marked unreliable");
+        assert((await this.tier.getAttribute("data-unreliable")) === "true", "the tier is not flagged data-unreliable");
+      } else {
+        assert(!(await this.reveal.isVisible()) && !(await this.unreliable.isVisible()), "an ok photo is marked unreliable");
+      }
       const tier = (await this.tier.textContent()).trim();
       const probability = Number(await this.tier.getAttribute("data-probability"));
       assert(await this.tier.isVisible(), "the risk tier is not visible");
       assert(Number.isFinite(probability), "data-probability is not a number");
       assert(await this.warning.isVisible(), "the close-up warning is not visible beside the result");
-      return { tier, probability, timing: await page.locator(`${scope}[data-testid="timing"]`).textContent() };
+      return { tier, probability, verdict, timing: await page.locator(`${scope}[data-testid="timing"]`).textContent() };
     },
     upload(files, server) {
       return this.outcome(() => this.input.setInputFiles(files), server);
@@ -144,6 +169,21 @@ function pngChunk(type, data) {
   out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
 }
+/** A real `w` x `h` PNG of one flat grey: no texture and no lesion, so it cannot pass the photo check. */
+function flatPng(w, h, level) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(3 * w, level)]); // filter 0, RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.concat(Array(h).fill(row)))),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
 /** A valid PNG header declaring 100000 x 100000 RGB pixels (30 GB decoded), with one tiny IDAT. */
 function oversizedPng() {
   const ihdr = Buffer.alloc(13);
@@ -289,6 +329,53 @@ try {
     agree(ok, expected.get(images[1]), "valid photo after errors");
     assert(!(await ui.error.isVisible()), "the error is still shown beside the new result");
     return messages.join("; ");
+  });
+
+  await check("(8) the photo check gates the tier, and the heatmap overlay toggles over the photo", async () => {
+    const notes = [];
+    // A flat grey picture: the CLI and the page must agree it fails the check (outcome() reveals it).
+    const dir = mkdtempSync(path.join(tmpdir(), "skinscan-e2e-"));
+    const grey = path.join(dir, "flat-grey.png");
+    writeFileSync(grey, flatPng(256, 192, 150));
+    try {
+      const want = cli(grey);
+      const got = await ui.upload(grey, server);
+      assert(!got.error, got.error);
+      agree(got, want, "flat grey");
+      if (want.quality) {
+        assert(got.verdict !== "ok", "a flat grey picture passed the photo check");
+        notes.push(`flat grey: ${got.verdict}${want.quality.reason ? ` (${want.quality.reason})` : ""}, tier revealed as unreliable`);
+      } else {
+        notes.push("the models have no photo check (quality: null)");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // The heatmap of a real sample: off until asked for, then drawn over the photo, then off again.
+    const file = images[0];
+    const got = await ui.upload(file, server);
+    assert(!got.error, got.error);
+    agree(got, expected.get(file), path.basename(file));
+    assert(!(await ui.heatmap.isVisible()), "the heatmap is shown before the user asks");
+    assert(await ui.heatmapToggle.isVisible(), "no heatmap toggle");
+    await ui.heatmapToggle.click();
+    assert((await ui.heatmapToggle.getAttribute("aria-pressed")) === "true", "the toggle does not say it is on");
+    await page.locator('[data-testid="heatmap"][data-drawn]:not([hidden])').waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+    const drawn = await ui.heatmap.evaluate((c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let coloured = 0;
+      for (let i = 3; i < d.length; i += 4) coloured += d[i] > 0 ? 1 : 0;
+      const p = c.previousElementSibling; // the photo preview it covers
+      return { w: c.width, h: c.height, coloured, pw: p.width, ph: p.height, box: c.getBoundingClientRect().width, pbox: p.getBoundingClientRect().width };
+    });
+    assert(drawn.w > 0 && drawn.w === drawn.pw && drawn.h === drawn.ph, `overlay ${drawn.w}x${drawn.h} vs photo ${drawn.pw}x${drawn.ph}`);
+    assert(Math.abs(drawn.box - drawn.pbox) < 1, `overlay is ${drawn.box} px wide on screen, the photo ${drawn.pbox}`);
+    assert(drawn.coloured > 0.05 * drawn.w * drawn.h, `the overlay is (nearly) empty: ${drawn.coloured} coloured pixels`);
+    await ui.heatmapToggle.click();
+    assert(!(await ui.heatmap.isVisible()), "the heatmap stays on after toggling it off");
+    notes.push(`${path.basename(file)}: ${got.verdict}, heatmap ${drawn.w}x${drawn.h} with ${Math.round((100 * drawn.coloured) / (drawn.w * drawn.h))}% coloured`);
+    return notes.join("; ");
   });
 
   await check("(5) embed.html classifies through the <skin-scan> widget", async () => {
