@@ -295,7 +295,7 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
         let (hh, hw) = (h as f64 / 2.0, w as f64 / 2.0);
         let off = ((cy + 0.5 - hh).abs() / hh).max((cx + 0.5 - hw).abs() / hw);
         let inside = mean(sm.iter().copied().filter(|&v| v < thr));
-        let outside = mean(sm.iter().copied().filter(|&v| !(v < thr)));
+        let outside = mean(sm.iter().copied().filter(|&v| v >= thr));
         let contrast = match (outside, inside) {
             (Some(o), Some(i)) => (o - i) / 255.0,
             _ => 0.0,
