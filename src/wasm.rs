@@ -73,6 +73,14 @@ impl Classifier {
         assessment.serialize(&ser).map_err(|e| JsError::new(&e.to_string()))
     }
 
+    /// As the constructor, for bytes the caller has already checked against the manifest's
+    /// SHA-256 (www/worker.js does, with `crypto.subtle`, an order of magnitude faster than
+    /// hashing again here). Anything not checked must go through the constructor.
+    pub fn from_checked(manifest_json: &str, image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier, JsError> {
+        let inner = pipeline::Classifier::from_checked_bytes(manifest_json.as_bytes(), image_model, tabular_model)?;
+        Ok(Classifier { inner })
+    }
+
     /// The manifest's `model_version`.
     pub fn model_version(&self) -> String {
         self.inner.model_version().to_string()
