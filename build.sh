@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SkinScan build, serve and test, on a fresh machine or a warm one.
 #
-#   ./build.sh            release wasm (+simd128, wasm-opt -O3) into www/pkg, models into www/models
+#   ./build.sh            release wasm (+simd128 and a relaxed-SIMD twin, wasm-opt -O3) into www/pkg,
+#                         models into www/models
 #   ./build.sh serve [PORT]   build, then serve www/ on http://127.0.0.1:PORT/ (default 8000)
 #   ./build.sh test       every test: cargo test, the training smoke tests, the browser tests
 #   ./build.sh --help
@@ -122,47 +123,68 @@ PY
 # Build steps
 # ---------------------------------------------------------------------------------------------
 
-# Release wasm with SIMD (tract's wasm kernels need simd128), then the JS glue, then optionally
-# wasm-opt. $1 = 1 to run wasm-opt, 0 to skip it (tests: the optimiser takes minutes and changes
-# neither results nor, measurably, speed; see shared notes/toolchain.md).
+# The page's wasm, in two builds of the same code that share one JS glue (www/pkg/skinscan.js);
+# skinscan.js picks one at runtime with WebAssembly.validate (relaxedSimd()):
+#   skinscan_bg.wasm          +simd128: tract's wasm kernels need it; every current browser has it.
+#   skinscan_relaxed_bg.wasm  +simd128,+relaxed-simd: tract's matrix kernels then use fused
+#                             multiply-add (f32x4.relaxed_madd); ./build.sh bench measures the gain.
+# Cargo profile `wasm` (Cargo.toml) size-optimises the crates off the hot path. $1 = 1 to run
+# wasm-opt, 0 to skip it (tests: it takes minutes per build and changes no result).
 build_wasm() {
-  local opt=$1 raw bindgen_dir src_sha
+  local opt=$1
   ensure_rust
   ensure_wasm_bindgen
   ensure_node
-  say "cargo build --release --target $WASM_TARGET (+simd128)"
-  RUSTFLAGS="-C target-feature=+simd128" \
-    cargo build --release --target "$WASM_TARGET" --lib
-  raw="$CARGO_TARGET_DIR/$WASM_TARGET/release/skinscan.wasm"
+  mkdir -p "$PKG"
+  rm -f "$PKG/.source-sha256" "$PKG/.optimised" # the one-build layout's stamps
+  # Each feature set keeps its own target dir: switching RUSTFLAGS would rebuild everything.
+  build_wasm_variant skinscan_bg "+simd128" "$CARGO_TARGET_DIR" "$opt"
+  build_wasm_variant skinscan_relaxed_bg "+simd128,+relaxed-simd" "$CARGO_TARGET_DIR/relaxed-simd" "$opt"
+}
+
+# $1 file name in www/pkg without .wasm, $2 target features, $3 cargo target dir, $4 wasm-opt 1/0.
+build_wasm_variant() {
+  local name=$1 features=$2 target_dir=$3 opt=$4 raw out src_sha stamp want
+  say "cargo build --profile wasm --target $WASM_TARGET ($features)"
+  RUSTFLAGS="-C target-feature=$features" \
+    cargo build --profile wasm --target "$WASM_TARGET" --lib --target-dir "$target_dir"
+  raw="$target_dir/$WASM_TARGET/wasm/skinscan.wasm"
   [ -f "$raw" ] || die "cargo produced no $raw"
 
-  bindgen_dir="$CACHE/bindgen"
-  rm -rf "$bindgen_dir"
-  wasm-bindgen --target web --no-typescript --out-dir "$bindgen_dir" "$raw"
-  src_sha=$(sha256 "$bindgen_dir/skinscan_bg.wasm")
+  out="$CACHE/bindgen/$name"
+  rm -rf "$out"
+  # No name section: 2 MB of function names (0.5 MB gzipped) that only a profiler reads.
+  wasm-bindgen --target web --no-typescript --remove-name-section --out-dir "$out" "$raw"
+  if [ -f "$PKG/skinscan.js" ] && [ "$name" != skinscan_bg ]; then
+    cmp -s "$out/skinscan.js" "$PKG/skinscan.js" ||
+      die "wasm-bindgen wrote different JS glue for the $features build: the two builds must export the same API"
+  else
+    cp "$out/skinscan.js" "$PKG/"
+  fi
 
   # An optimised copy of this exact module is already in place: keep it (tests gladly use it).
-  if [ -f "$PKG/.source-sha256" ] && [ "$(cat "$PKG/.source-sha256")" = "$src_sha" ] &&
-     { [ "$opt" = 0 ] || [ -f "$PKG/.optimised" ]; }; then
-    say "www/pkg is up to date"
+  src_sha=$(sha256 "$out/skinscan_bg.wasm")
+  stamp="$PKG/.$name.stamp"
+  if [ -f "$PKG/$name.wasm" ] && [ -f "$stamp" ] &&
+     { [ "$(cat "$stamp")" = "$src_sha optimised" ] || { [ "$opt" = 0 ] && [ "$(cat "$stamp")" = "$src_sha plain" ]; }; }; then
+    say "www/pkg/$name.wasm is up to date"
     return
   fi
-  rm -rf "$PKG"
-  mkdir -p "$PKG"
-  cp "$bindgen_dir/skinscan.js" "$PKG/"
+  rm -f "$stamp"
   if [ "$opt" = 1 ]; then
-    say "wasm-opt -O3 (binaryen from npm; takes a few minutes)"
-    # The features rustc's wasm32 target emits by default, plus simd128; binaryen must be told.
+    say "wasm-opt -O3 $name.wasm (binaryen from npm; takes a few minutes)"
+    # The features rustc's wasm32 target emits by default, plus simd128 (and relaxed SIMD); binaryen must be told.
     node_modules/.bin/wasm-opt -O3 \
-      --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$bindgen_dir/skinscan_bg.wasm" -o "$PKG/skinscan_bg.wasm"
-    touch "$PKG/.optimised"
+      "$out/skinscan_bg.wasm" -o "$PKG/$name.wasm"
+    want="$src_sha optimised"
   else
-    cp "$bindgen_dir/skinscan_bg.wasm" "$PKG/"
+    cp "$out/skinscan_bg.wasm" "$PKG/$name.wasm"
+    want="$src_sha plain"
   fi
-  echo "$src_sha" >"$PKG/.source-sha256"
-  report_size "$PKG/skinscan_bg.wasm"
+  echo "$want" >"$stamp"
+  report_size "$PKG/$name.wasm"
 }
 
 report_size() {
@@ -237,6 +259,6 @@ case "${1:-build}" in
   build) cmd_build ;;
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
-  -h|--help|help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
   *) die "unknown command '$1' (try ./build.sh --help)" ;;
 esac

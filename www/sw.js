@@ -5,9 +5,15 @@
 // Strategy: network first, cache as fallback, for same-origin GETs. Online you always get the
 // current build (HTTP revalidation makes unchanged files a cheap 304); offline the last good copy.
 const CACHE = "skinscan-app-v1";
+// The wasm build this browser will load: skinscan.js's relaxedSimd() picks it with these same bytes.
+const RELAXED_SIMD = WebAssembly.validate(new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15,
+  253, 128, 2, 11,
+]));
 const CORE = [
   "./", "index.html", "embed.html", "app.js", "ui.js", "skinscan.js", "worker.js", "widget.js",
-  "style.css", "icons/icon.svg", "pkg/skinscan.js", "pkg/skinscan_bg.wasm", "models/manifest.json",
+  "style.css", "icons/icon.svg", "pkg/skinscan.js", RELAXED_SIMD ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm",
+  "models/manifest.json",
 ];
 
 self.addEventListener("install", (event) => {
