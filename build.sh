@@ -5,6 +5,9 @@
 #                         models into www/models
 #   ./build.sh serve [PORT]   build, then serve www/ on http://127.0.0.1:PORT/ (default 8000)
 #   ./build.sh test       every test: cargo test, the training smoke tests, the browser tests
+#   ./build.sh bench [--runs N] [--cold N]   our wasm vs onnxruntime-web on the same model, side by
+#                         side in headless Chromium, plus native tract and sizes (issue 5); writes
+#                         bench/results.json and bench/results.md. Not part of `test`.
 #   ./build.sh --help
 #
 # It installs what a fresh machine lacks: the wasm32 target, wasm-bindgen-cli at the version in
@@ -16,7 +19,7 @@
 #   SKINSCAN_CACHE     caches outside the clone (default ~/.cache/skinscan): cargo target dir, venv
 #   CARGO_TARGET_DIR   default $SKINSCAN_CACHE/target
 #   SKINSCAN_SAMPLES   images for the browser tests (default ../shared/data/samples)
-#   WASM_OPT=0         skip wasm-opt in a plain build (it takes minutes; ./build.sh test skips it)
+#   WASM_OPT=0         skip wasm-opt in a plain build or bench (it takes minutes; ./build.sh test skips it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -255,10 +258,24 @@ cmd_test() {
   say "all tests passed"
 }
 
+# The release build the page ships, the release CLI for the native figure, then bench/run.mjs.
+cmd_bench() {
+  local samples=${SKINSCAN_SAMPLES:-$ROOT/../shared/data/samples}
+  [ -d "$samples" ] || die "no sample images at $samples (set SKINSCAN_SAMPLES)"
+  ensure_chromium
+  cmd_build
+  say "cargo build --release --bin skinscan (the native reference)"
+  cargo build --release --bin skinscan
+  say "benchmark (a few minutes: 2 x 20 cold starts, then the interleaved runs)"
+  SKINSCAN_RELEASE_BIN="$CARGO_TARGET_DIR/release/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
+    node bench/run.mjs "$@"
+}
+
 case "${1:-build}" in
   build) cmd_build ;;
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
+  bench) shift; cmd_bench "$@" ;;
   -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
   *) die "unknown command '$1' (try ./build.sh --help)" ;;
 esac

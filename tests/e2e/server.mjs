@@ -38,10 +38,15 @@ export const CSP = [
 
 /**
  * Serve `root` on 127.0.0.1:`port` (0 = any free port).
+ * `mounts` maps URL prefixes ("/bench/") to other folders; `headers` are added to every response
+ * (the benchmark's own server sends COOP/COEP there; the page's server adds none).
  * Resolves to { origin, port, log, close() }; `log` is the list of { method, url, status, t } served so far.
  */
-export function startServer({ root, port = 0, quiet = true } = {}) {
-  const base = path.resolve(root);
+export function startServer({ root, port = 0, quiet = true, mounts = {}, headers: extraHeaders = {} } = {}) {
+  const roots = [
+    ...Object.entries(mounts).map(([prefix, dir]) => [prefix, path.resolve(dir)]),
+    ["/", path.resolve(root)],
+  ];
   const log = [];
   const server = createServer(async (req, res) => {
     const entry = { method: req.method, url: req.url, status: 0, t: Date.now() };
@@ -60,7 +65,8 @@ export function startServer({ root, port = 0, quiet = true } = {}) {
       return done(400);
     }
     if (rel.endsWith("/")) rel += "index.html";
-    const file = path.join(base, rel);
+    const [prefix, base] = roots.find(([p]) => rel.startsWith(p));
+    const file = path.join(base, rel.slice(prefix.length - 1));
     if (file !== base && !file.startsWith(base + path.sep)) return done(403);
     let st;
     try {
@@ -77,6 +83,7 @@ export function startServer({ root, port = 0, quiet = true } = {}) {
       // Revalidate every time (cheap 304s): a rebuilt wasm or model is never served stale.
       "Cache-Control": "no-cache",
       ETag: etag,
+      ...extraHeaders,
     };
     if (req.headers["if-none-match"] === etag) return done(304, headers);
     headers["Content-Length"] = st.size;
