@@ -15,6 +15,8 @@
 //  8. the photo check (issue 6): each result carries the CLI's verdict; a verdict other than ok hides
 //     the tier behind "Show the result anyway", which reveals it marked unreliable; the heatmap
 //     overlay toggles on over the photo and is drawn (non-empty).
+//  9. the +simd128 wasm (for browsers without relaxed SIMD; the page here loads the relaxed twin)
+//     gives the CLI's results too.
 // Waits are on the page's hooks (data-engine, data-busy, data-seq), never fixed sleeps.
 import { chromium } from "playwright-core";
 import { spawnSync } from "node:child_process";
@@ -394,6 +396,31 @@ try {
     agree(got, expected.get(file), `widget, ${path.basename(file)}`);
     await widget.close();
     return `${got.tier} ${got.probability.toFixed(4)}`;
+  });
+
+  await check("(9) the +simd128 build, for browsers without relaxed SIMD, agrees with the CLI too", async () => {
+    // The page loads skinscan_relaxed_bg.wasm wherever relaxed SIMD validates, as it does in this
+    // Chromium, so the checks above ran that build; this one loads the other through the same API.
+    const p = await context.newPage();
+    await p.goto(`${server.origin}/embed.html`);
+    const files = [images[0], images[images.length - 1]];
+    const got = await p.evaluate(async (b64s) => {
+      const { load, relaxedSimd } = await import("./skinscan.js");
+      const scanner = await load({ wasmUrl: "pkg/skinscan_bg.wasm" });
+      const out = [];
+      for (const b64 of b64s) out.push(await scanner.classify(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))));
+      scanner.close();
+      return { relaxed: relaxedSimd(), out };
+    }, files.map((f) => readFileSync(f).toString("base64")));
+    await p.close();
+    got.out.forEach((r, i) =>
+      agree(
+        { probability: r.malignant_probability, tier: r.risk_tier, verdict: r.quality?.verdict ?? "unchecked" },
+        expected.get(files[i]),
+        `+simd128 build, ${path.basename(files[i])}`,
+      ),
+    );
+    return `${got.out.map((r) => r.malignant_probability.toFixed(4)).join(", ")}; the page itself ran the ${got.relaxed ? "relaxed-SIMD" : "+simd128"} build`;
   });
 
   await context.close();
