@@ -29,8 +29,8 @@ STD = torch.tensor(preprocess.STD).view(1, 3, 1, 1)
 
 def to_input(u8: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 NHWC -> normalised float NCHW, exactly as ``preprocess.normalize``."""
-    x = torch.as_tensor(np.asarray(u8)).permute(0, 3, 1, 2).float() / preprocess.SCALE
-    return (x - MEAN) / STD
+    x = torch.as_tensor(np.asarray(u8) if not torch.is_tensor(u8) else u8).permute(0, 3, 1, 2).float() / preprocess.SCALE
+    return (x - MEAN.to(x.device)) / STD.to(x.device)
 
 
 # ---------------------------------------------------------------- augmentation
@@ -39,11 +39,12 @@ def augment(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) -> torch
 
     Dermoscopic lesions have no canonical orientation, so any rotation and both flips are fair.
     """
-    n = x.shape[0]
-    ang = torch.rand(n, generator=g) * 2 * math.pi
-    scale = 1.0 - 0.3 * strength * torch.rand(n, generator=g)           # zoom in up to 30%
-    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
-    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.2 * strength
+    n, dev = x.shape[0], x.device  # runs where x is; g must be a generator on that device
+    mean, std = MEAN.to(dev), STD.to(dev)
+    ang = torch.rand(n, generator=g, device=dev) * 2 * math.pi
+    scale = 1.0 - 0.3 * strength * torch.rand(n, generator=g, device=dev)           # zoom in up to 30%
+    flip = torch.where(torch.rand(n, generator=g, device=dev) < 0.5, -1.0, 1.0)
+    shift = (torch.rand(n, 2, generator=g, device=dev) - 0.5) * 0.2 * strength
     cos, sin = torch.cos(ang) * scale, torch.sin(ang) * scale
     theta = torch.stack([
         torch.stack([cos * flip, -sin, shift[:, 0]], 1),
@@ -52,15 +53,15 @@ def augment(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) -> torch
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     # colour jitter in [0,1] space
-    x01 = x * STD + MEAN
-    b = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
-    c = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
-    s = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4 * strength
+    x01 = x * std + mean
+    b = 1 + (torch.rand(n, 1, 1, 1, generator=g, device=dev) - 0.5) * 0.4 * strength
+    c = 1 + (torch.rand(n, 1, 1, 1, generator=g, device=dev) - 0.5) * 0.4 * strength
+    s = 1 + (torch.rand(n, 1, 1, 1, generator=g, device=dev) - 0.5) * 0.4 * strength
     gray = x01.mean(1, keepdim=True)
     x01 = gray + (x01 - gray) * s
     m = x01.mean((1, 2, 3), keepdim=True)
     x01 = ((x01 - m) * c + m) * b
-    return (x01.clamp(0, 1) - MEAN) / STD
+    return (x01.clamp(0, 1) - mean) / std
 
 
 def dihedral(f: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -84,34 +85,65 @@ def load_effnet(num_classes: int = 7):
         num_classes=num_classes)
 
 
+class Full(nn.Module):
+    """The whole network as one trainable module (the full fine-tune, ``finetune.py``).
+
+    Its state dict is ``bottom.*`` + ``top.*``, so a fully fine-tuned checkpoint splits back into
+    the same Bottom/Top pair the export and the quality gate use.
+    """
+
+    def __init__(self, net, cut: int, num_classes: int = 7, dropout: float = 0.3, drop_connect: float = 0.0):
+        super().__init__()
+        self.bottom = Bottom(net, cut, drop_connect)
+        self.top = Top(net, cut, num_classes, dropout, drop_connect)
+
+    def forward(self, x):
+        return self.top(self.bottom(x))
+
+
+def load_full(path: Path, cut: int) -> Full:
+    """A fully fine-tuned checkpoint (``finetune.py``'s ``effnet_full.pt``) as a Full module."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    st = torch.load(path, map_location="cpu", weights_only=False)
+    if st["cut"] != cut:
+        raise ValueError(f"{path} was trained with cut={st['cut']}, not {cut}")
+    full = Full(EfficientNet.from_name("efficientnet-lite0", num_classes=7), cut)
+    full.load_state_dict(st["model"])
+    return full.eval()
+
+
 class Bottom(nn.Module):
     """Frozen stem and blocks [0, cut)."""
 
-    def __init__(self, net, cut: int):
+    def __init__(self, net, cut: int, drop_connect: float = 0.0):
         super().__init__()
         self.stem, self.bn0, self.act = net._conv_stem, net._bn0, net._swish
         self.blocks = nn.ModuleList(net._blocks[:cut])
+        # Stochastic depth as upstream scales it (rate * block index / 16); only while training.
+        self.rates = [drop_connect * i / len(net._blocks) for i in range(cut)]
 
     def forward(self, x):
         x = self.act(self.bn0(self.stem(x)))
-        for b in self.blocks:
-            x = b(x)
+        for b, r in zip(self.blocks, self.rates):
+            x = b(x, drop_connect_rate=r or None)
         return x
 
 
 class Top(nn.Module):
     """Trainable blocks [cut, 16), head conv and a fresh classifier."""
 
-    def __init__(self, net, cut: int, num_classes: int = 7, dropout: float = 0.3):
+    def __init__(self, net, cut: int, num_classes: int = 7, dropout: float = 0.3, drop_connect: float = 0.0):
         super().__init__()
         self.blocks = nn.ModuleList(net._blocks[cut:])
         self.head, self.bn1, self.act = net._conv_head, net._bn1, net._swish
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(self.head.out_channels, num_classes)
+        self.rates = [drop_connect * i / len(net._blocks) for i in range(cut, len(net._blocks))]
 
     def features(self, x):
-        for b in self.blocks:
-            x = b(x)
+        for b, r in zip(self.blocks, self.rates):
+            x = b(x, drop_connect_rate=r or None)
         return self.act(self.bn1(self.head(x)))
 
     def forward(self, x):
@@ -126,7 +158,7 @@ class Exported(nn.Module):
     fitted statistics (the compact CNN).
     """
 
-    def __init__(self, bottom: nn.Module, body: nn.Module, ood: dict | None = None):
+    def __init__(self, bottom: nn.Module, body: nn.Module, ood: dict | None = None, retake: list[dict] | None = None):
         super().__init__()
         self.bottom, self.body = bottom, body  # body: Top or CompactCNN (has .features and .fc)
         self.has_ood = ood is not None
@@ -134,6 +166,17 @@ class Exported(nn.Module):
             self.register_buffer("ood_mu", torch.from_numpy(np.asarray(ood["mu"], np.float32)))
             self.register_buffer("ood_L", torch.from_numpy(np.asarray(ood["L"], np.float32)))
             self.ood_scale = 1.0 / ood["dim"]
+        # ``ood_retake``: the same statistics scored against training photos degraded as too dark,
+        # overexposed and blurry (quality.RETAKE_REASONS order), one Gaussian each.
+        self.has_retake = retake is not None
+        if retake is not None:
+            self.register_buffer("rt_mu", torch.from_numpy(np.stack([np.asarray(r["mu"], np.float32) for r in retake])))
+            self.register_buffer("rt_L", torch.from_numpy(np.stack([np.asarray(r["L"], np.float32) for r in retake])))
+            self.rt_scale = 1.0 / retake[0]["dim"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["logits", "embedding", "cam", "ood"] + (["ood_retake"] if self.has_retake else [])
 
     def forward(self, x):
         low = self.bottom(x)
@@ -145,11 +188,15 @@ class Exported(nn.Module):
         if self.has_ood:
             m = low.mean((2, 3))
             sd = ((low - m[:, :, None, None]) ** 2).mean((2, 3)).sqrt()
-            z = (torch.cat([m, sd], 1) - self.ood_mu) @ self.ood_L
+            stats = torch.cat([m, sd], 1)
+            z = (stats - self.ood_mu) @ self.ood_L
             ood = (z * z).sum(1) * self.ood_scale
         else:
             ood = logits[:, 0] * 0.0
-        return logits, emb, cam, ood
+        if not self.has_retake:
+            return logits, emb, cam, ood
+        zr = torch.einsum("nrd,rde->nre", stats[:, None, :] - self.rt_mu[None], self.rt_L)
+        return logits, emb, cam, ood, (zr * zr).sum(2) * self.rt_scale
 
 
 def compute_bottom_features(bottom: Bottom, u8: np.ndarray, views: int, out: Path, seed: int,

