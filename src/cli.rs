@@ -65,7 +65,9 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
             None => (a.as_str(), None),
         };
         if !allowed.contains(&name) {
-            return Err(Error::Usage(format!("unknown option `{name}` (see `skinscan --help`)")));
+            return Err(Error::Usage(format!(
+                "unknown option `{name}` (see `skinscan --help`)"
+            )));
         }
         if name == "--json" {
             o.json = true;
@@ -73,7 +75,10 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
         }
         let value = match inline {
             Some(v) => v,
-            None => it.next().cloned().ok_or_else(|| Error::Usage(format!("`{name}` needs a value")))?,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("`{name}` needs a value")))?,
         };
         match name {
             "--age" => o.age = Some(value),
@@ -100,8 +105,12 @@ fn run(args: &[String]) -> Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        Some(other) => Err(Error::Usage(format!("unknown command `{other}`; expected `classify`, `evaluate` or `bench`"))),
-        None => Err(Error::Usage("missing command; try `skinscan classify IMAGE` or `skinscan --help`".into())),
+        Some(other) => Err(Error::Usage(format!(
+            "unknown command `{other}`; expected `classify`, `evaluate` or `bench`"
+        ))),
+        None => Err(Error::Usage(
+            "missing command; try `skinscan classify IMAGE` or `skinscan --help`".into(),
+        )),
     }
 }
 
@@ -123,11 +132,19 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn classify(args: &[String]) -> Result<()> {
-    let o = parse(args, &["--age", "--sex", "--site", "--json", "--models", "--model"])?;
+    let o = parse(
+        args,
+        &["--age", "--sex", "--site", "--json", "--models", "--model"],
+    )?;
     let image = match o.positional.as_slice() {
         [one] => PathBuf::from(one),
         [] => return Err(Error::Usage("classify needs an IMAGE path".into())),
-        more => return Err(Error::Usage(format!("classify takes one IMAGE, got {}", more.len()))),
+        more => {
+            return Err(Error::Usage(format!(
+                "classify takes one IMAGE, got {}",
+                more.len()
+            )))
+        }
     };
     let age = match o.age.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -145,7 +162,10 @@ fn classify(args: &[String]) -> Result<()> {
     let classifier = Classifier::from_dir(models_dir(&o.models), o.model.as_deref())?;
     let a = classifier.classify(&bytes, &meta)?;
     if o.json {
-        println!("{}", serde_json::to_string_pretty(&a).expect("an Assessment always serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&a).expect("an Assessment always serialises")
+        );
     } else {
         print_assessment(&image, &a, &classifier);
     }
@@ -157,7 +177,13 @@ fn pct(p: f64) -> String {
 }
 
 fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
-    let name = |code: &str| c.manifest().diagnoses.iter().find(|d| d.code == code).map_or("", |d| d.name.as_str());
+    let name = |code: &str| {
+        c.manifest()
+            .diagnoses
+            .iter()
+            .find(|d| d.code == code)
+            .map_or("", |d| d.name.as_str())
+    };
     println!("{}", path.display());
     println!("  risk tier              {}", a.risk_tier.as_str());
     match a.tabular_probability {
@@ -167,11 +193,24 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
             pct(a.image_probability),
             pct(t)
         ),
-        None => println!("  malignant probability  {} (image only)", pct(a.malignant_probability)),
+        None => println!(
+            "  malignant probability  {} (image only)",
+            pct(a.malignant_probability)
+        ),
     }
     let top = a.diagnosis.get(&a.top_dx).unwrap_or(0.0);
-    println!("  top diagnosis          {} ({}) {}", a.top_dx, name(&a.top_dx), pct(top));
-    let all: Vec<String> = a.diagnosis.0.iter().map(|(c, p)| format!("{c} {}", pct(*p))).collect();
+    println!(
+        "  top diagnosis          {} ({}) {}",
+        a.top_dx,
+        name(&a.top_dx),
+        pct(top)
+    );
+    let all: Vec<String> = a
+        .diagnosis
+        .0
+        .iter()
+        .map(|(c, p)| format!("{c} {}", pct(*p)))
+        .collect();
     println!("  diagnoses              {}", all.join(", "));
     let t = &a.timings_ms;
     println!(
@@ -181,14 +220,18 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
     println!("  model                  {}", a.model_version);
     match &a.quality {
         Some(q) => {
-            let ood = q.ood_score.map_or(String::new(), |s| format!(" (OOD score {s:.3})"));
+            let ood = q
+                .ood_score
+                .map_or(String::new(), |s| format!(" (OOD score {s:.3})"));
             let what = match q.verdict {
                 skinscan::Verdict::Retake(r) => format!("retake: {}", r.as_str().replace('_', " ")),
                 v => v.as_str().replace('_', " "),
             };
             println!("  photo quality          {what}{ood}");
             if !q.verdict.is_ok() {
-                println!("  ! the risk tier above is unreliable for this photo (see the warning below)");
+                println!(
+                    "  ! the risk tier above is unreliable for this photo (see the warning below)"
+                );
             }
         }
         None => println!("  photo quality          not checked (the model has no quality gate)"),
@@ -242,7 +285,10 @@ fn bench(args: &[String]) -> Result<()> {
     ];
     for (name, f) in rows {
         let (median, min) = stat(f);
-        println!("{name:<18}{:>7.2}    {median:>12.2}    {min:>6.2}", f(&first.timings_ms));
+        println!(
+            "{name:<18}{:>7.2}    {median:>12.2}    {min:>6.2}",
+            f(&first.timings_ms)
+        );
     }
     Ok(())
 }
@@ -268,14 +314,33 @@ fn csv_field(s: &str) -> String {
 }
 
 fn evaluate(args: &[String]) -> Result<()> {
-    let o = parse(args, &["--images", "--labels", "--json", "--predictions", "--models", "--model"])?;
+    let o = parse(
+        args,
+        &[
+            "--images",
+            "--labels",
+            "--json",
+            "--predictions",
+            "--models",
+            "--model",
+        ],
+    )?;
     if let Some(p) = o.positional.first() {
         return Err(Error::Usage(format!("unexpected argument `{p}`")));
     }
-    let images = o.images.clone().ok_or_else(|| Error::Usage("evaluate needs --images DIR".into()))?;
-    let labels_path = o.labels.clone().ok_or_else(|| Error::Usage("evaluate needs --labels CSV".into()))?;
+    let images = o
+        .images
+        .clone()
+        .ok_or_else(|| Error::Usage("evaluate needs --images DIR".into()))?;
+    let labels_path = o
+        .labels
+        .clone()
+        .ok_or_else(|| Error::Usage("evaluate needs --labels CSV".into()))?;
     if !images.is_dir() {
-        return Err(Error::Io { path: images.display().to_string(), message: "not a directory".into() });
+        return Err(Error::Io {
+            path: images.display().to_string(),
+            message: "not a directory".into(),
+        });
     }
     let text = String::from_utf8(read(&labels_path)?).map_err(|_| Error::Labels {
         path: labels_path.display().to_string(),
@@ -289,7 +354,8 @@ fn evaluate(args: &[String]) -> Result<()> {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
             let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality").map_err(|e| Error::io(p, e))?;
+            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality")
+                .map_err(|e| Error::io(p, e))?;
             Some((p.clone(), w))
         }
         None => None,
@@ -317,7 +383,9 @@ fn evaluate(args: &[String]) -> Result<()> {
                         a.malignant_probability,
                         a.risk_tier.as_str(),
                         a.top_dx,
-                        a.quality.as_ref().map_or(String::new(), |q| q.verdict.to_string())
+                        a.quality
+                            .as_ref()
+                            .map_or(String::new(), |q| q.verdict.to_string())
                     )
                     .map_err(|e| Error::io(&*p, e))?;
                 }
@@ -333,7 +401,10 @@ fn evaluate(args: &[String]) -> Result<()> {
             }
             Err(e) => {
                 failed.count += 1;
-                failed.images.push(Failure { image: row.image.clone(), error: e.to_string() });
+                failed.images.push(Failure {
+                    image: row.image.clone(),
+                    error: e.to_string(),
+                });
             }
         }
     }
@@ -341,14 +412,31 @@ fn evaluate(args: &[String]) -> Result<()> {
     if let Some((p, mut w)) = predictions {
         w.flush().map_err(|e| Error::io(&p, e))?;
     }
-    let codes: Vec<&str> = classifier.manifest().diagnoses.iter().map(|d| d.code.as_str()).collect();
-    let r = evaluate::report(&outcomes, &codes, classifier.image_model().decision_threshold, failed, seconds);
+    let codes: Vec<&str> = classifier
+        .manifest()
+        .diagnoses
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    let r = evaluate::report(
+        &outcomes,
+        &codes,
+        classifier.image_model().decision_threshold,
+        failed,
+        seconds,
+    );
     if o.json {
-        println!("{}", serde_json::to_string_pretty(&r).expect("a Report always serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("a Report always serialises")
+        );
         return Ok(());
     }
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    println!("model                        {}", classifier.model_version());
+    println!(
+        "model                        {}",
+        classifier.model_version()
+    );
     println!("n                            {}", r.n);
     println!("roc_auc                      {}", opt(r.roc_auc));
     println!(
@@ -359,9 +447,16 @@ fn evaluate(args: &[String]) -> Result<()> {
     println!("balanced_accuracy            {}", opt(r.balanced_accuracy));
     println!("sensitivity                  {}", opt(r.sensitivity));
     println!("specificity                  {}", opt(r.specificity));
-    println!("diagnosis_balanced_accuracy  {}", opt(r.diagnosis_balanced_accuracy));
+    println!(
+        "diagnosis_balanced_accuracy  {}",
+        opt(r.diagnosis_balanced_accuracy)
+    );
     println!("tiers                        benign  malignant");
-    for (name, c) in [("low", r.tiers.low), ("moderate", r.tiers.moderate), ("high", r.tiers.high)] {
+    for (name, c) in [
+        ("low", r.tiers.low),
+        ("moderate", r.tiers.moderate),
+        ("high", r.tiers.high),
+    ] {
         println!("  {name:<27}{:>6}  {:>9}", c.benign, c.malignant);
     }
     let opt_pct = |v: Option<f64>| v.map_or("n/a".to_string(), pct);
@@ -375,7 +470,11 @@ fn evaluate(args: &[String]) -> Result<()> {
             let share = |k: usize| pct(k as f64 / q.n.max(1) as f64);
             println!("photo quality (of {})", q.n);
             println!("  ok                         {:>6}  {}", q.ok, share(q.ok));
-            println!("  retake                     {:>6}  {}", q.retake, share(q.retake));
+            println!(
+                "  retake                     {:>6}  {}",
+                q.retake,
+                share(q.retake)
+            );
             let rs = &q.reasons;
             for (name, k) in [
                 ("blurry", rs.blurry),
@@ -386,12 +485,18 @@ fn evaluate(args: &[String]) -> Result<()> {
             ] {
                 println!("    {name:<25}{k:>6}  {}", share(k));
             }
-            println!("  not_a_lesion               {:>6}  {}", q.not_a_lesion, share(q.not_a_lesion));
+            println!(
+                "  not_a_lesion               {:>6}  {}",
+                q.not_a_lesion,
+                share(q.not_a_lesion)
+            );
             if let (Some(k), Some(f)) = (q.as_expected, q.as_expected_fraction) {
                 println!("  as expected                {k:>6}  {}", pct(f));
             }
         }
-        None => println!("photo quality                not checked (the model has no quality gate)"),
+        None => {
+            println!("photo quality                not checked (the model has no quality gate)")
+        }
     }
     println!("images_per_second            {:.1}", r.images_per_second);
     println!("failed                       {}", r.failed.count);

@@ -10,7 +10,9 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
+use image::{
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage,
+};
 
 use crate::error::{Error, Result};
 
@@ -41,9 +43,19 @@ pub fn decode(bytes: &[u8], background: [u8; 3]) -> Result<Decoded> {
     }
     // Last resort only: the decoders are meant not to panic, but user bytes must never take the
     // process (or the page's worker) down natively. (On wasm32 panics abort regardless.)
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_known(bytes, format, background)))
-        .unwrap_or_else(|_| Err(Error::Corrupt(format!("the {} decoder failed on this file", name(format)))))?;
-    Ok(Decoded { image: decoded, format: name(format) })
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_known(bytes, format, background)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::Corrupt(format!(
+            "the {} decoder failed on this file",
+            name(format)
+        )))
+    })?;
+    Ok(Decoded {
+        image: decoded,
+        format: name(format),
+    })
 }
 
 fn decode_known(bytes: &[u8], format: ImageFormat, background: [u8; 3]) -> Result<RgbImage> {
@@ -58,12 +70,18 @@ fn decode_known(bytes: &[u8], format: ImageFormat, background: [u8; 3]) -> Resul
     limits.max_image_height = Some(MAX_SIDE);
     decoder.set_limits(limits).map_err(from_image_error)?;
     // A malformed EXIF block is ignored, as PIL's exif_transpose does.
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::Corrupt("the image has no pixels".into()));
     }
-    let rgb = if img.color().has_alpha() { flatten(&img.into_rgba8(), background) } else { img.into_rgb8() };
+    let rgb = if img.color().has_alpha() {
+        flatten(&img.into_rgba8(), background)
+    } else {
+        img.into_rgb8()
+    };
     let mut upright = DynamicImage::ImageRgb8(rgb);
     upright.apply_orientation(orientation);
     Ok(upright.into_rgb8())
@@ -119,7 +137,11 @@ fn flatten(rgba: &RgbaImage, background: [u8; 3]) -> RgbImage {
 /// A JPEG without an end-of-image marker after its first scan was cut short. PIL (training's
 /// decoder) refuses such files, and zune-jpeg would silently fill the missing part with grey.
 fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
-    let truncated = || Err(Error::Corrupt("the JPEG file is truncated (no end-of-image marker)".into()));
+    let truncated = || {
+        Err(Error::Corrupt(
+            "the JPEG file is truncated (no end-of-image marker)".into(),
+        ))
+    };
     // Walk the marker segments to the first SOS; thumbnails inside APP1 carry their own EOI.
     let mut i = 2;
     loop {
@@ -173,7 +195,10 @@ fn name(f: ImageFormat) -> &'static str {
 const SUPPORTED: &str = "JPEG, PNG, WebP, BMP or GIF";
 
 fn unsupported(format: &str, advice: &str) -> Error {
-    Error::Unsupported { format: format.into(), advice: advice.into() }
+    Error::Unsupported {
+        format: format.into(),
+        advice: advice.into(),
+    }
 }
 
 /// Recognise the format from its first bytes: one of ours, or a named refusal.
@@ -203,7 +228,10 @@ pub fn sniff(b: &[u8]) -> Result<ImageFormat> {
         return Err(iso_media(b));
     }
     if starts(b"II*\0") || starts(b"MM\0*") {
-        return Err(unsupported("TIFF (or camera RAW)", &format!("export the photo as JPEG or PNG")));
+        return Err(unsupported(
+            "TIFF (or camera RAW)",
+            &format!("export the photo as JPEG or PNG"),
+        ));
     }
     if starts(b"%PDF-") {
         return Err(unsupported("PDF", &other));
@@ -223,30 +251,43 @@ pub fn sniff(b: &[u8]) -> Result<ImageFormat> {
     if starts(b"PK\x03\x04") {
         return Err(unsupported("a ZIP archive (or office document)", &other));
     }
-    if starts(b"qoif") || starts(b"farbfeld") || starts(b"#?RADIANCE") || starts(b"\x76\x2f\x31\x01") {
+    if starts(b"qoif")
+        || starts(b"farbfeld")
+        || starts(b"#?RADIANCE")
+        || starts(b"\x76\x2f\x31\x01")
+    {
         return Err(unsupported("this image format", &other));
     }
     if let Some(kind) = text_kind(b) {
         return Err(unsupported(kind, &other));
     }
-    Err(Error::UnknownFormat(format!("the file is not a {SUPPORTED} image")))
+    Err(Error::UnknownFormat(format!(
+        "the file is not a {SUPPORTED} image"
+    )))
 }
 
 /// ISO base media (`ftyp`): HEIC/HEIF stills, AVIF, or video.
 fn iso_media(b: &[u8]) -> Error {
-    let size = b.get(0..4).map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
+    let size = b
+        .get(0..4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
     let end = size.clamp(12, 256).min(b.len());
     let mut brands: Vec<&[u8]> = b.get(8..12).into_iter().collect();
     brands.extend(b.get(16..end).unwrap_or(&[]).chunks_exact(4));
     let has = |list: &[&[u8]]| brands.iter().any(|br| list.contains(br));
     if has(&[b"avif", b"avis"]) {
         unsupported("AVIF", "export the photo as JPEG or PNG")
-    } else if has(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"]) {
+    } else if has(&[
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+    ]) {
         unsupported("HEIC", "export the photo as JPEG")
     } else if has(&[b"mif1", b"msf1"]) {
         unsupported("HEIF", "export the photo as JPEG")
     } else {
-        unsupported("video (MP4/QuickTime)", &format!("upload a still photo as {SUPPORTED}"))
+        unsupported(
+            "video (MP4/QuickTime)",
+            &format!("upload a still photo as {SUPPORTED}"),
+        )
     }
 }
 
@@ -257,10 +298,15 @@ fn text_kind(b: &[u8]) -> Option<&'static str> {
     let text = match std::str::from_utf8(head) {
         Ok(s) => s,
         // A multi-byte character cut by the 1 KiB window is still text.
-        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).ok()?
+        }
         Err(_) => return None,
     };
-    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c')) {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+    {
         return None;
     }
     let lower = text.trim_start().to_ascii_lowercase();
@@ -292,12 +338,24 @@ mod tests {
         assert_eq!(fmt(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), "AVIF");
         assert_eq!(fmt(b"\0\0\0\x14ftypmif1\0\0\0\0mif1"), "HEIF");
         assert_eq!(fmt(b"%PDF-1.7\n"), "PDF");
-        assert_eq!(fmt(b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), "SVG");
+        assert_eq!(
+            fmt(b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+            "SVG"
+        );
         assert_eq!(fmt(b"hello, this is not a photo\n"), "a text file");
         assert_eq!(fmt(b"II*\0\x08\0\0\0"), "TIFF (or camera RAW)");
-        assert!(matches!(sniff(&[0x13, 0x37, 0x00, 0xFE, 0x99]), Err(Error::UnknownFormat(_))));
-        let heic = Error::Unsupported { format: "HEIC".into(), advice: "export the photo as JPEG".into() };
-        assert_eq!(heic.to_string(), "HEIC is not supported; export the photo as JPEG");
+        assert!(matches!(
+            sniff(&[0x13, 0x37, 0x00, 0xFE, 0x99]),
+            Err(Error::UnknownFormat(_))
+        ));
+        let heic = Error::Unsupported {
+            format: "HEIC".into(),
+            advice: "export the photo as JPEG".into(),
+        };
+        assert_eq!(
+            heic.to_string(),
+            "HEIC is not supported; export the photo as JPEG"
+        );
     }
 
     #[test]
@@ -311,24 +369,45 @@ mod tests {
         px.put_pixel(3, 0, image::Rgba([17, 33, 99, 1]));
         let out = flatten(&px, [255, 255, 255]);
         let got: Vec<[u8; 3]> = out.pixels().map(|p| p.0).collect();
-        assert_eq!(got, vec![[255, 255, 255], [10, 200, 30], [127, 177, 252], [254, 254, 254]]);
+        assert_eq!(
+            got,
+            vec![
+                [255, 255, 255],
+                [10, 200, 30],
+                [127, 177, 252],
+                [254, 254, 254]
+            ]
+        );
     }
 
     #[test]
     fn truncated_jpeg_is_detected_from_markers() {
         // SOI, APP0 (len 4), SOS (len 2) and scan bytes, then EOI.
-        let whole = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 7, 0xFF, 0x00, 9, 0xFF, 0xD9];
+        let whole = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 7, 0xFF, 0x00, 9, 0xFF, 0xD9,
+        ];
         assert!(check_jpeg_complete(&whole).is_ok());
-        assert!(matches!(check_jpeg_complete(&whole[..16]), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            check_jpeg_complete(&whole[..16]),
+            Err(Error::Corrupt(_))
+        ));
         // An EOI inside APP1 (a thumbnail) does not count.
-        let thumb = [0xFF, 0xD8, 0xFF, 0xE1, 0, 4, 0xFF, 0xD9, 0xFF, 0xDA, 0, 2, 7, 8];
+        let thumb = [
+            0xFF, 0xD8, 0xFF, 0xE1, 0, 4, 0xFF, 0xD9, 0xFF, 0xDA, 0, 2, 7, 8,
+        ];
         assert!(check_jpeg_complete(&thumb).is_err());
     }
 
     #[test]
     fn dimension_caps() {
         assert!(check_dimensions(8000, 6000).is_ok());
-        assert!(matches!(check_dimensions(100_000, 10), Err(Error::TooLarge { width: 100_000, .. })));
-        assert!(matches!(check_dimensions(10_000, 10_000), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            check_dimensions(100_000, 10),
+            Err(Error::TooLarge { width: 100_000, .. })
+        ));
+        assert!(matches!(
+            check_dimensions(10_000, 10_000),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

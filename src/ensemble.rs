@@ -73,14 +73,21 @@ pub fn logit(p: f64) -> f64 {
 
 /// Numerically stable softmax in f64.
 pub fn softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
     let e: Vec<f64> = logits.iter().map(|&v| (f64::from(v) - max).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| v / s).collect()
 }
 
 /// Combine the image logits and the optional tabular probability as the manifest says.
-pub fn assess(logits: &[f32], malignant: &[usize], p_tab: Option<f64>, cfg: &ImageModel) -> RiskResult {
+pub fn assess(
+    logits: &[f32],
+    malignant: &[usize],
+    p_tab: Option<f64>,
+    cfg: &ImageModel,
+) -> RiskResult {
     let diagnosis = softmax(logits);
     let malignant_sum: f64 = malignant.iter().map(|&i| diagnosis[i]).sum();
     let z = logit(malignant_sum);
@@ -89,7 +96,10 @@ pub fn assess(logits: &[f32], malignant: &[usize], p_tab: Option<f64>, cfg: &Ima
         None => (image_probability, &cfg.tiers.image_only),
         Some(pt) => {
             let s = &cfg.stacker;
-            (sigmoid(s.intercept + s.image_coef * z + s.tabular_coef * logit(pt)), &cfg.tiers.with_metadata)
+            (
+                sigmoid(s.intercept + s.image_coef * z + s.tabular_coef * logit(pt)),
+                &cfg.tiers.with_metadata,
+            )
         }
     };
     RiskResult {
@@ -112,7 +122,10 @@ mod tests {
 
     #[test]
     fn tier_edges_are_low_exclusive_high_inclusive() {
-        let t = Tiers { low_below: 0.2, high_from: 0.6 };
+        let t = Tiers {
+            low_below: 0.2,
+            high_from: 0.6,
+        };
         assert_eq!(RiskTier::of(0.0, &t), RiskTier::Low);
         assert_eq!(RiskTier::of(0.199_999_999, &t), RiskTier::Low);
         assert_eq!(RiskTier::of(0.2, &t), RiskTier::Moderate);
@@ -120,7 +133,10 @@ mod tests {
         assert_eq!(RiskTier::of(0.6, &t), RiskTier::High);
         assert_eq!(RiskTier::of(1.0, &t), RiskTier::High);
         // Equal thresholds: no moderate band.
-        let t = Tiers { low_below: 0.5, high_from: 0.5 };
+        let t = Tiers {
+            low_below: 0.5,
+            high_from: 0.5,
+        };
         assert_eq!(RiskTier::of(0.5, &t), RiskTier::High);
         assert_eq!(RiskTier::of(0.499, &t), RiskTier::Low);
     }
@@ -150,10 +166,19 @@ mod tests {
 
     #[test]
     fn stacked_path_uses_with_metadata_tiers() {
-        let r = assess(&[0.0, std::f32::consts::LN_2, 0.0], &[1, 2], Some(0.2), &cfg());
+        let r = assess(
+            &[0.0, std::f32::consts::LN_2, 0.0],
+            &[1, 2],
+            Some(0.2),
+            &cfg(),
+        );
         let z = (3.0f64).ln();
         let expect = sigmoid(0.1 + 1.5 * z + 0.5 * (0.25f64).ln());
-        assert!((r.malignant_probability - expect).abs() < 1e-7, "{}", r.malignant_probability);
+        assert!(
+            (r.malignant_probability - expect).abs() < 1e-7,
+            "{}",
+            r.malignant_probability
+        );
         assert_eq!(r.tabular_probability, Some(0.2));
         // 0.84 >= with_metadata.high_from 0.7
         assert_eq!(r.risk_tier, RiskTier::High);

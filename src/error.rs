@@ -22,7 +22,12 @@ pub enum Error {
 
     /// Dimensions over the decoder's caps (checked before the pixels are allocated).
     #[error("image too large: {width}x{height} pixels (the limit is {max_side} pixels per side and {max_megapixels} megapixels)")]
-    TooLarge { width: u32, height: u32, max_side: u32, max_megapixels: u32 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_megapixels: u32,
+    },
 
     /// The decoder would need more memory than the cap allows.
     #[error("image too large to decode safely: {0}")]
@@ -37,8 +42,14 @@ pub enum Error {
     Manifest(String),
 
     /// A model blob whose SHA-256 differs from the manifest's.
-    #[error("model file {file} does not match the manifest (sha256 expected {expected}, got {actual})")]
-    Checksum { file: String, expected: String, actual: String },
+    #[error(
+        "model file {file} does not match the manifest (sha256 expected {expected}, got {actual})"
+    )]
+    Checksum {
+        file: String,
+        expected: String,
+        actual: String,
+    },
 
     /// tract could not load or run a model.
     #[error("model {model}: {message}")]
@@ -54,12 +65,19 @@ pub enum Error {
 
     /// A malformed labels CSV.
     #[error("{path}, line {line}: {reason}")]
-    Labels { path: String, line: usize, reason: String },
+    Labels {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl Error {
     pub(crate) fn input(field: &str, reason: impl Into<String>) -> Self {
-        Error::Input { field: field.to_string(), reason: reason.into() }
+        Error::Input {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn manifest(reason: impl Into<String>) -> Self {
@@ -68,7 +86,10 @@ impl Error {
 
     /// An I/O error on `path`, as one line.
     pub fn io(path: impl AsRef<std::path::Path>, err: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().display().to_string(), message: err.to_string() }
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            message: err.to_string(),
+        }
     }
 }
 

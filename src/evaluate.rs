@@ -66,9 +66,16 @@ impl LabelRow {
         let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let age = match self.age.trim() {
             "" => None,
-            a => Some(a.parse::<f64>().map_err(|_| Error::input("age", format!("`{a}` is not a number")))?),
+            a => Some(
+                a.parse::<f64>()
+                    .map_err(|_| Error::input("age", format!("`{a}` is not a number")))?,
+            ),
         };
-        Ok(Metadata { age, sex: text(&self.sex), site: text(&self.site) })
+        Ok(Metadata {
+            age,
+            sex: text(&self.sex),
+            site: text(&self.site),
+        })
     }
 }
 
@@ -101,9 +108,18 @@ fn split_csv(line: &str) -> std::result::Result<Vec<String>, String> {
 /// Parse a labels CSV. Only `image` is required; `malignant`, `dx`, `age`, `sex`, `site` and
 /// `expected` are used when present (blank cells = unknown) and other columns are ignored. `path` only labels error messages.
 pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
-    let err = |line: usize, reason: String| Error::Labels { path: path.to_string(), line, reason };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
-    let (hline, header) = lines.next().ok_or_else(|| err(1, "the file is empty".into()))?;
+    let err = |line: usize, reason: String| Error::Labels {
+        path: path.to_string(),
+        line,
+        reason,
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let (hline, header) = lines
+        .next()
+        .ok_or_else(|| err(1, "the file is empty".into()))?;
     let header = split_csv(header.trim_start_matches('\u{feff}')).map_err(|e| err(hline, e))?;
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
@@ -117,7 +133,10 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
         }
         let cells = split_csv(line).map_err(|e| err(n, e))?;
         if cells.len() != header.len() {
-            return Err(err(n, format!("{} cells, but the header has {}", cells.len(), header.len())));
+            return Err(err(
+                n,
+                format!("{} cells, but the header has {}", cells.len(), header.len()),
+            ));
         }
         let cell = |c: Option<usize>| c.map(|i| cells[i].trim().to_string()).unwrap_or_default();
         let image = cell(Some(image_col));
@@ -128,7 +147,12 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
             "" => None,
             "0" => Some(false),
             "1" => Some(true),
-            other => return Err(err(n, format!("`malignant` is `{other}`, expected 0, 1 or blank"))),
+            other => {
+                return Err(err(
+                    n,
+                    format!("`malignant` is `{other}`, expected 0, 1 or blank"),
+                ))
+            }
         };
         let dx = Some(cell(dx_col).to_ascii_lowercase()).filter(|d| !d.is_empty());
         let expected = match cell(expected_col).as_str() {
@@ -216,7 +240,12 @@ pub fn balanced_accuracy(truth: &[usize], pred: &[usize]) -> Option<f64> {
     if per.is_empty() {
         return None;
     }
-    Some(per.values().map(|&(n, ok)| ok as f64 / n as f64).sum::<f64>() / per.len() as f64)
+    Some(
+        per.values()
+            .map(|&(n, ok)| ok as f64 / n as f64)
+            .sum::<f64>()
+            / per.len() as f64,
+    )
 }
 
 /// Benign / malignant counts in one tier.
@@ -380,7 +409,13 @@ pub struct Outcome {
 }
 
 /// Metrics over `outcomes`; `codes` are the manifest's diagnosis codes.
-pub fn report(outcomes: &[Outcome], codes: &[&str], threshold: f64, failed: Failed, seconds: f64) -> Report {
+pub fn report(
+    outcomes: &[Outcome],
+    codes: &[&str],
+    threshold: f64,
+    failed: Failed,
+    seconds: f64,
+) -> Report {
     let labelled: Vec<&Outcome> = outcomes.iter().filter(|o| o.malignant.is_some()).collect();
     let truth: Vec<bool> = labelled.iter().map(|o| o.malignant == Some(true)).collect();
     let scores: Vec<f64> = labelled.iter().map(|o| o.malignant_probability).collect();
@@ -401,7 +436,11 @@ pub fn report(outcomes: &[Outcome], codes: &[&str], threshold: f64, failed: Fail
         diagnosis_balanced_accuracy: balanced_accuracy(&dx_true, &dx_pred),
         tiers: tier_table(&truth, &tiers),
         quality: quality_counts(outcomes),
-        images_per_second: if seconds > 0.0 { outcomes.len() as f64 / seconds } else { 0.0 },
+        images_per_second: if seconds > 0.0 {
+            outcomes.len() as f64 / seconds
+        } else {
+            0.0
+        },
         failed,
     }
 }
@@ -422,7 +461,11 @@ mod tests {
 
     #[test]
     fn binary_and_balanced_accuracy() {
-        let b = binary_at(&[true, true, false, false, false], &[0.5, 0.4, 0.5, 0.1, 0.2], 0.5);
+        let b = binary_at(
+            &[true, true, false, false, false],
+            &[0.5, 0.4, 0.5, 0.1, 0.2],
+            0.5,
+        );
         assert_eq!(b.sensitivity, 0.5);
         assert!((b.specificity - 2.0 / 3.0).abs() < 1e-12);
         assert!((b.accuracy - 0.6).abs() < 1e-12);
@@ -441,15 +484,24 @@ mod tests {
         let rows = parse_labels(csv, "x.csv").unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].malignant, Some(true));
-        assert_eq!(rows[0].metadata().unwrap().site.as_deref(), Some("posterior torso"));
+        assert_eq!(
+            rows[0].metadata().unwrap().site.as_deref(),
+            Some("posterior torso")
+        );
         assert_eq!(rows[1].malignant, None);
         assert!(!rows[1].metadata().unwrap().any());
         assert_eq!(rows[2].image, "c,d");
         assert_eq!(rows[2].dx.as_deref(), Some("nv"));
         let bad = parse_labels("image,malignant\na,yes\n", "x.csv");
         assert!(matches!(bad, Err(Error::Labels { line: 2, .. })));
-        assert!(matches!(parse_labels("name\na\n", "x.csv"), Err(Error::Labels { line: 1, .. })));
-        assert!(matches!(parse_labels("image,age\na\n", "x.csv"), Err(Error::Labels { line: 2, .. })));
+        assert!(matches!(
+            parse_labels("name\na\n", "x.csv"),
+            Err(Error::Labels { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse_labels("image,age\na\n", "x.csv"),
+            Err(Error::Labels { line: 2, .. })
+        ));
         let row = &parse_labels("image,age\na,old\n", "x.csv").unwrap()[0];
         assert!(matches!(row.metadata(), Err(Error::Input { ref field, .. }) if field == "age"));
     }
@@ -476,14 +528,35 @@ mod tests {
         assert_eq!(r.roc_auc, Some(0.5));
         assert_eq!(r.sensitivity, Some(0.5));
         assert_eq!(r.diagnosis_balanced_accuracy, Some(1.0));
-        assert_eq!(r.tiers.low, TierCounts { benign: 1, malignant: 1 });
+        assert_eq!(
+            r.tiers.low,
+            TierCounts {
+                benign: 1,
+                malignant: 1
+            }
+        );
         assert_eq!(r.tiers.malignant_in_low_fraction, Some(0.5));
         assert_eq!(r.quality, None);
         assert_eq!(r.images_per_second, 2.0);
-        let keys: Vec<String> = serde_json::to_value(&r).unwrap().as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<String> = serde_json::to_value(&r)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         let mut want = [
-            "n", "roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity",
-            "diagnosis_balanced_accuracy", "tiers", "quality", "images_per_second", "failed",
+            "n",
+            "roc_auc",
+            "accuracy",
+            "balanced_accuracy",
+            "sensitivity",
+            "specificity",
+            "diagnosis_balanced_accuracy",
+            "tiers",
+            "quality",
+            "images_per_second",
+            "failed",
         ];
         want.sort();
         let mut keys = keys;
@@ -500,12 +573,20 @@ mod tests {
                    b_dark,,,,,,retake\n\
                    plain,,,,,,\n";
         let rows = parse_labels(csv, "x.csv").unwrap();
-        assert_eq!(rows[0].expected, Some(Expected::Verdict(Verdict::NotALesion)));
-        assert_eq!(rows[1].expected, Some(Expected::Verdict(Verdict::Retake(Reason::Blurry))));
+        assert_eq!(
+            rows[0].expected,
+            Some(Expected::Verdict(Verdict::NotALesion))
+        );
+        assert_eq!(
+            rows[1].expected,
+            Some(Expected::Verdict(Verdict::Retake(Reason::Blurry)))
+        );
         assert_eq!(rows[3].expected, Some(Expected::AnyRetake));
         assert_eq!(rows[4].expected, None);
         let bad = parse_labels("image,expected\na,retake:fuzzy\n", "x.csv");
-        assert!(matches!(bad, Err(Error::Labels { line: 2, ref reason, .. }) if reason.contains("fuzzy")));
+        assert!(
+            matches!(bad, Err(Error::Labels { line: 2, ref reason, .. }) if reason.contains("fuzzy"))
+        );
 
         let got = [
             Verdict::NotALesion,
@@ -529,18 +610,36 @@ mod tests {
             .collect();
         let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 1.0);
         assert_eq!(r.n, 0);
-        assert_eq!((r.roc_auc, r.accuracy, r.sensitivity, r.specificity), (None, None, None, None));
+        assert_eq!(
+            (r.roc_auc, r.accuracy, r.sensitivity, r.specificity),
+            (None, None, None, None)
+        );
         assert_eq!(r.tiers.malignant_in_low_fraction, None);
         let q = r.quality.unwrap();
         assert_eq!((q.n, q.ok, q.retake, q.not_a_lesion), (5, 1, 3, 1));
-        assert_eq!(q.reasons, ReasonCounts { blurry: 2, too_dark: 1, ..Default::default() });
+        assert_eq!(
+            q.reasons,
+            ReasonCounts {
+                blurry: 2,
+                too_dark: 1,
+                ..Default::default()
+            }
+        );
         // cat, a_blurry and b_dark (any retake) as expected; a_dark is blurry, not too dark;
         // `plain` has no expectation.
         assert_eq!(q.as_expected, Some(3));
         assert_eq!(q.as_expected_fraction, Some(0.75));
         let v = serde_json::to_value(&q).unwrap();
         assert_eq!(v["reasons"]["lesion_too_small"], 0);
-        let none = quality_counts(&outs.iter().map(|o| Outcome { expected: None, ..o.clone() }).collect::<Vec<_>>());
+        let none = quality_counts(
+            &outs
+                .iter()
+                .map(|o| Outcome {
+                    expected: None,
+                    ..o.clone()
+                })
+                .collect::<Vec<_>>(),
+        );
         assert_eq!(none.unwrap().as_expected, None);
     }
 }

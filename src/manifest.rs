@@ -96,6 +96,16 @@ pub struct OodGate {
     pub threshold: f64,
     /// Above this, the photo is `not_a_lesion` before exposure and blur are judged.
     pub hard_threshold: f64,
+    /// Per retake reason: above this score on the model's `retake_output`, a photo with that
+    /// exposure or blur problem is `not_a_lesion` rather than `retake`.
+    #[serde(default)]
+    pub retake_max: Option<RetakeMax>,
+    /// The output holding the per-problem scores (must equal the model's `outputs.ood_retake`).
+    #[serde(default)]
+    pub retake_output: Option<String>,
+    /// Order of `retake_output`'s three scores; only `["too_dark", "overexposed", "blurry"]`.
+    #[serde(default)]
+    pub retake_order: Option<Vec<String>>,
     /// How the score is computed inside the model (for people; the gate only compares it).
     #[serde(default)]
     pub method: Option<String>,
@@ -109,6 +119,18 @@ pub struct OodGate {
     pub validation_percentiles: Option<serde_json::Value>,
     #[serde(default)]
     pub degraded_train_percentiles: Option<serde_json::Value>,
+    /// For people: the share of each training source's images above `threshold` (in-sample).
+    #[serde(default)]
+    pub train_above_threshold_by_source: Option<serde_json::Value>,
+}
+
+/// OOD limits per photo problem (see [`OodGate::retake_max`]).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetakeMax {
+    pub too_dark: f64,
+    pub overexposed: f64,
+    pub blurry: f64,
 }
 
 /// How an image becomes the model input; mirrored by `training/skinscan_train/preprocess.py`.
@@ -184,6 +206,10 @@ pub struct ImageOutputs {
     /// `[1]` out-of-distribution score of the embedding (issue 6), when the model has one.
     #[serde(default)]
     pub ood: Option<String>,
+    /// `[1, 3]` the same statistics scored against training photos degraded as too dark,
+    /// overexposed and blurry (in that order), when the model has them.
+    #[serde(default)]
+    pub ood_retake: Option<String>,
 }
 
 /// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
@@ -289,14 +315,19 @@ impl Manifest {
     pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
         // Check the schema before the strict parse, so that a future schema says so plainly
         // rather than failing on its first new key.
-        let raw: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| Error::manifest(format!("not valid JSON: {e}")))?;
+        let raw: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::manifest(format!("not valid JSON: {e}")))?;
         match raw.get("schema").and_then(serde_json::Value::as_u64) {
             Some(s) if s == u64::from(SCHEMA) => {}
-            Some(s) => return Err(Error::manifest(format!("schema {s} is not supported (expected {SCHEMA})"))),
+            Some(s) => {
+                return Err(Error::manifest(format!(
+                    "schema {s} is not supported (expected {SCHEMA})"
+                )))
+            }
             None => return Err(Error::manifest("missing integer `schema`")),
         }
-        let m: Manifest = serde_json::from_value(raw).map_err(|e| Error::manifest(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_value(raw).map_err(|e| Error::manifest(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
@@ -305,31 +336,51 @@ impl Manifest {
     pub fn validate(&self) -> Result<()> {
         let bad = |s: String| Err(Error::manifest(s));
         if self.schema != SCHEMA {
-            return bad(format!("schema {} is not supported (expected {SCHEMA})", self.schema));
+            return bad(format!(
+                "schema {} is not supported (expected {SCHEMA})",
+                self.schema
+            ));
         }
         let p = &self.preprocess;
         if p.resize != "squash" {
-            return bad(format!("preprocess.resize `{}` is not supported (only `squash`)", p.resize));
+            return bad(format!(
+                "preprocess.resize `{}` is not supported (only `squash`)",
+                p.resize
+            ));
         }
         if p.filter != "triangle" {
-            return bad(format!("preprocess.filter `{}` is not supported (only `triangle`)", p.filter));
+            return bad(format!(
+                "preprocess.filter `{}` is not supported (only `triangle`)",
+                p.filter
+            ));
         }
         if p.channel_order != "RGB" {
-            return bad(format!("preprocess.channel_order `{}` is not supported (only `RGB`)", p.channel_order));
+            return bad(format!(
+                "preprocess.channel_order `{}` is not supported (only `RGB`)",
+                p.channel_order
+            ));
         }
         if p.layout != "NCHW" {
-            return bad(format!("preprocess.layout `{}` is not supported (only `NCHW`)", p.layout));
+            return bad(format!(
+                "preprocess.layout `{}` is not supported (only `NCHW`)",
+                p.layout
+            ));
         }
         if p.size == 0 || p.size > 4096 {
             return bad(format!("preprocess.size {} is out of range", p.size));
         }
         if !(p.scale.is_finite() && p.scale > 0.0) {
-            return bad(format!("preprocess.scale {} must be a positive number", p.scale));
+            return bad(format!(
+                "preprocess.scale {} must be a positive number",
+                p.scale
+            ));
         }
         if p.mean.len() != 3 || p.std.len() != 3 || p.alpha_background.len() != 3 {
             return bad("preprocess.mean, std and alpha_background need 3 values each".into());
         }
-        if p.mean.iter().any(|m| !m.is_finite()) || p.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        if p.mean.iter().any(|m| !m.is_finite())
+            || p.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
             return bad("preprocess.mean must be finite and std positive".into());
         }
 
@@ -342,12 +393,18 @@ impl Manifest {
         if !self.diagnoses.iter().any(|d| !d.malignant) {
             return bad("every diagnosis is marked malignant".into());
         }
-        unique(self.diagnoses.iter().map(|d| d.code.as_str()), "diagnoses code")?;
+        unique(
+            self.diagnoses.iter().map(|d| d.code.as_str()),
+            "diagnoses code",
+        )?;
 
         if self.image_models.is_empty() {
             return bad("no image_models".into());
         }
-        unique(self.image_models.iter().map(|m| m.id.as_str()), "image_models id")?;
+        unique(
+            self.image_models.iter().map(|m| m.id.as_str()),
+            "image_models id",
+        )?;
         let side = p.size as usize;
         for m in &self.image_models {
             let ctx = format!("image model `{}`", m.id);
@@ -359,7 +416,10 @@ impl Manifest {
             }
             check_sha(&m.sha256, &ctx)?;
             if m.calibration.method != "platt" {
-                return bad(format!("{ctx}: calibration.method `{}` is not supported (only `platt`)", m.calibration.method));
+                return bad(format!(
+                    "{ctx}: calibration.method `{}` is not supported (only `platt`)",
+                    m.calibration.method
+                ));
             }
             let nums = [
                 m.calibration.a,
@@ -369,12 +429,20 @@ impl Manifest {
                 m.stacker.tabular_coef,
             ];
             if nums.iter().any(|v| !v.is_finite()) {
-                return bad(format!("{ctx}: calibration and stacker coefficients must be finite"));
+                return bad(format!(
+                    "{ctx}: calibration and stacker coefficients must be finite"
+                ));
             }
             if !(0.0..=1.0).contains(&m.decision_threshold) {
-                return bad(format!("{ctx}: decision_threshold {} is not in [0, 1]", m.decision_threshold));
+                return bad(format!(
+                    "{ctx}: decision_threshold {} is not in [0, 1]",
+                    m.decision_threshold
+                ));
             }
-            for (name, t) in [("image_only", m.tiers.image_only), ("with_metadata", m.tiers.with_metadata)] {
+            for (name, t) in [
+                ("image_only", m.tiers.image_only),
+                ("with_metadata", m.tiers.with_metadata),
+            ] {
                 if !(t.low_below.is_finite() && t.high_from.is_finite()) {
                     return bad(format!("{ctx}: tiers.{name} thresholds must be finite"));
                 }
@@ -387,29 +455,43 @@ impl Manifest {
             }
         }
         if self.image_model(&self.default_image_model).is_none() {
-            return bad(format!("default_image_model `{}` is not among image_models", self.default_image_model));
+            return bad(format!(
+                "default_image_model `{}` is not among image_models",
+                self.default_image_model
+            ));
         }
 
         let t = &self.tabular;
-        unique(t.features.iter().map(|f| f.name.as_str()), "tabular feature name")?;
+        unique(
+            t.features.iter().map(|f| f.name.as_str()),
+            "tabular feature name",
+        )?;
         for f in &t.features {
             let ctx = format!("tabular feature `{}`", f.name);
             match f.kind {
                 FeatureKind::Numeric => {
-                    let (lo, hi) = (f.min.unwrap_or(f64::NEG_INFINITY), f.max.unwrap_or(f64::INFINITY));
+                    let (lo, hi) = (
+                        f.min.unwrap_or(f64::NEG_INFINITY),
+                        f.max.unwrap_or(f64::INFINITY),
+                    );
                     if lo.is_nan() || hi.is_nan() || lo > hi {
                         return bad(format!("{ctx}: min must not exceed max"));
                     }
                 }
                 FeatureKind::Index | FeatureKind::OneHot => match &f.values {
-                    Some(v) if !v.is_empty() => unique(v.iter().map(String::as_str), &format!("{ctx} value"))?,
+                    Some(v) if !v.is_empty() => {
+                        unique(v.iter().map(String::as_str), &format!("{ctx} value"))?
+                    }
                     _ => return bad(format!("{ctx}: needs a non-empty `values` list")),
                 },
             }
         }
         let width: usize = t.features.iter().map(Feature::columns).sum();
         if width != t.width {
-            return bad(format!("tabular.width is {} but the features take {width} columns", t.width));
+            return bad(format!(
+                "tabular.width is {} but the features take {width} columns",
+                t.width
+            ));
         }
         if t.models.is_empty() {
             return bad("no tabular models".into());
@@ -418,11 +500,17 @@ impl Manifest {
         for m in &t.models {
             check_sha(&m.sha256, &format!("tabular model `{}`", m.id))?;
             if m.positive_index > 1 {
-                return bad(format!("tabular model `{}`: positive_index {} is not 0 or 1", m.id, m.positive_index));
+                return bad(format!(
+                    "tabular model `{}`: positive_index {} is not 0 or 1",
+                    m.id, m.positive_index
+                ));
             }
         }
         if self.tabular_model(&t.default).is_none() {
-            return bad(format!("tabular.default `{}` is not among tabular.models", t.default));
+            return bad(format!(
+                "tabular.default `{}` is not among tabular.models",
+                t.default
+            ));
         }
         if let Some(q) = &self.quality {
             self.validate_quality(q, side)?;
@@ -434,13 +522,22 @@ impl Manifest {
         let bad = |s: String| Err(Error::manifest(s));
         let p = &q.params;
         if !(p.center > 0.0 && p.center <= 1.0) {
-            return bad(format!("quality.params.center {} is not in (0, 1]", p.center));
+            return bad(format!(
+                "quality.params.center {} is not in (0, 1]",
+                p.center
+            ));
         }
         if !(p.k.is_finite() && p.k >= 0.0) {
-            return bad(format!("quality.params.k {} must be a non-negative number", p.k));
+            return bad(format!(
+                "quality.params.k {} must be a non-negative number",
+                p.k
+            ));
         }
         if p.blur_radius >= side {
-            return bad(format!("quality.params.blur_radius {} must be below the image side {side}", p.blur_radius));
+            return bad(format!(
+                "quality.params.blur_radius {} must be below the image side {side}",
+                p.blur_radius
+            ));
         }
         let t = &q.thresholds;
         let named = [
@@ -463,8 +560,34 @@ impl Manifest {
                 return bad("quality.ood thresholds must be finite".into());
             }
             let Some(m) = self.image_model(&o.model) else {
-                return bad(format!("quality.ood.model `{}` is not among image_models", o.model));
+                return bad(format!(
+                    "quality.ood.model `{}` is not among image_models",
+                    o.model
+                ));
             };
+            if let Some(r) = o.retake_max {
+                if ![r.too_dark, r.overexposed, r.blurry]
+                    .iter()
+                    .all(|v| v.is_finite())
+                {
+                    return bad("quality.ood.retake_max values must be finite".into());
+                }
+                if o.retake_output.is_none() || o.retake_output != m.outputs.ood_retake {
+                    return bad(format!(
+                        "quality.ood.retake_output {:?} is not image model `{}`'s outputs.ood_retake ({:?})",
+                        o.retake_output, o.model, m.outputs.ood_retake
+                    ));
+                }
+            }
+            if let Some(order) = &o.retake_order {
+                if order
+                    .iter()
+                    .map(String::as_str)
+                    .ne(["too_dark", "overexposed", "blurry"])
+                {
+                    return bad(format!("quality.ood.retake_order {order:?} must be [too_dark, overexposed, blurry]"));
+                }
+            }
             if m.outputs.ood.as_deref() != Some(o.output.as_str()) {
                 return bad(format!(
                     "quality.ood.output `{}` is not image model `{}`'s outputs.ood ({:?})",
@@ -487,7 +610,12 @@ impl Manifest {
 
     /// Indices of the malignant diagnoses, in manifest order.
     pub fn malignant_indices(&self) -> Vec<usize> {
-        self.diagnoses.iter().enumerate().filter(|(_, d)| d.malignant).map(|(i, _)| i).collect()
+        self.diagnoses
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.malignant)
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -505,10 +633,16 @@ fn unique<'a>(items: impl Iterator<Item = &'a str>, what: &str) -> Result<()> {
 }
 
 fn check_sha(sha: &str, ctx: &str) -> Result<()> {
-    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if sha.len() == 64
+        && sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
-        Err(Error::manifest(format!("{ctx}: sha256 must be 64 lowercase hex digits")))
+        Err(Error::manifest(format!(
+            "{ctx}: sha256 must be 64 lowercase hex digits"
+        )))
     }
 }
 
@@ -593,13 +727,21 @@ pub(crate) mod tests {
         // Without an OOD part the gate still works on the photo alone.
         let mut v = sample_with_quality_json();
         v["quality"].as_object_mut().unwrap().remove("ood");
-        assert!(Manifest::from_json(v.to_string().as_bytes()).unwrap().quality.unwrap().ood.is_none());
+        assert!(Manifest::from_json(v.to_string().as_bytes())
+            .unwrap()
+            .quality
+            .unwrap()
+            .ood
+            .is_none());
     }
 
     #[test]
     fn rejects_inconsistent_quality() {
         let mut v = sample_with_quality_json();
-        v["quality"]["thresholds"].as_object_mut().unwrap().remove("min_sharpness");
+        v["quality"]["thresholds"]
+            .as_object_mut()
+            .unwrap()
+            .remove("min_sharpness");
         assert!(err_of(v).contains("min_sharpness"));
         let mut v = sample_with_quality_json();
         v["quality"]["thresholds"]["max_blur"] = 1.0.into();
@@ -611,11 +753,47 @@ pub(crate) mod tests {
         v["quality"]["ood"]["model"] = "other".into();
         assert!(err_of(v).contains("quality.ood.model"));
         let mut v = sample_with_quality_json();
-        v["image_models"][0]["outputs"].as_object_mut().unwrap().remove("ood");
+        v["image_models"][0]["outputs"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ood");
         assert!(err_of(v).contains("quality.ood.output"));
         let mut v = sample_with_quality_json();
         v["quality"]["thresholds"]["min_brightness"] = 230.0.into();
         assert!(err_of(v).contains("min_brightness"));
+    }
+
+    #[test]
+    fn retake_limits_need_the_models_per_problem_output() {
+        let with_retake = || {
+            let mut v = sample_with_quality_json();
+            v["image_models"][0]["outputs"]["ood_retake"] = "ood_retake".into();
+            v["quality"]["ood"]["retake_output"] = "ood_retake".into();
+            v["quality"]["ood"]["retake_order"] =
+                serde_json::json!(["too_dark", "overexposed", "blurry"]);
+            v["quality"]["ood"]["retake_max"] =
+                serde_json::json!({"too_dark": 3.0, "overexposed": 4.0, "blurry": 2.0});
+            v
+        };
+        let m = Manifest::from_json(with_retake().to_string().as_bytes()).unwrap();
+        let o = m.quality.unwrap().ood.unwrap();
+        assert_eq!(o.retake_max.unwrap().blurry, 2.0);
+        let mut v = with_retake();
+        v["image_models"][0]["outputs"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ood_retake");
+        assert!(err_of(v).contains("retake_output"));
+        let mut v = with_retake();
+        v["quality"]["ood"]["retake_order"] =
+            serde_json::json!(["blurry", "too_dark", "overexposed"]);
+        assert!(err_of(v).contains("retake_order"));
+        let mut v = with_retake();
+        v["quality"]["ood"]["retake_max"]
+            .as_object_mut()
+            .unwrap()
+            .remove("blurry");
+        assert!(err_of(v).contains("blurry"));
     }
 
     #[test]
@@ -643,7 +821,12 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_unsupported_preprocessing() {
-        for (key, val) in [("resize", "crop"), ("filter", "bicubic"), ("channel_order", "BGR"), ("layout", "NHWC")] {
+        for (key, val) in [
+            ("resize", "crop"),
+            ("filter", "bicubic"),
+            ("channel_order", "BGR"),
+            ("layout", "NHWC"),
+        ] {
             let mut v = sample_json();
             v["preprocess"][key] = val.into();
             let e = err_of(v);
@@ -663,7 +846,8 @@ pub(crate) mod tests {
         v["image_models"][0]["input_shape"] = serde_json::json!([1, 3, 224, 224]);
         assert!(err_of(v).contains("input_shape"));
         let mut v = sample_json();
-        v["image_models"][0]["tiers"]["image_only"] = serde_json::json!({"low_below": 0.7, "high_from": 0.6});
+        v["image_models"][0]["tiers"]["image_only"] =
+            serde_json::json!({"low_below": 0.7, "high_from": 0.6});
         assert!(err_of(v).contains("tiers.image_only"));
         let mut v = sample_json();
         v["image_models"][0]["tiers"]["with_metadata"]["high_from"] = 1.5.into();

@@ -13,16 +13,28 @@ type Plan = Arc<TypedRunnableModel>;
 
 fn model_err(model: &str) -> impl Fn(TractError) -> Error + '_ {
     // `{:#}` prints anyhow's context chain on one line.
-    move |e| Error::Model { model: model.to_string(), message: format!("{e:#}") }
+    move |e| Error::Model {
+        model: model.to_string(),
+        message: format!("{e:#}"),
+    }
 }
 
 fn plain(model: &str, message: String) -> Error {
-    Error::Model { model: model.to_string(), message }
+    Error::Model {
+        model: model.to_string(),
+        message,
+    }
 }
 
 /// Load `bytes`, fix input `input` to f32 `shape`, keep `outputs` (by tensor name, in that order),
 /// optimise and make runnable. Returns the plan and the concrete output shapes.
-fn load(name: &str, bytes: &[u8], input: &str, shape: &[usize], outputs: &[&str]) -> Result<(Plan, Vec<Vec<usize>>)> {
+fn load(
+    name: &str,
+    bytes: &[u8],
+    input: &str,
+    shape: &[usize],
+    outputs: &[&str],
+) -> Result<(Plan, Vec<Vec<usize>>)> {
     let err = model_err(name);
     let typed = tract_onnx::onnx()
         .model_for_read(&mut Cursor::new(bytes))
@@ -39,7 +51,10 @@ fn load(name: &str, bytes: &[u8], input: &str, shape: &[usize], outputs: &[&str]
     for (i, out) in outputs.iter().enumerate() {
         let fact = typed.output_fact(i).map_err(&err)?;
         if fact.datum_type != f32::datum_type() {
-            return Err(plain(name, format!("output `{out}` is {:?}, expected f32", fact.datum_type)));
+            return Err(plain(
+                name,
+                format!("output `{out}` is {:?}, expected f32", fact.datum_type),
+            ));
         }
         let s = fact
             .shape
@@ -57,7 +72,13 @@ fn run(name: &str, plan: &Plan, shape: &[usize], input: &[f32]) -> Result<Vec<Ve
     let outputs = plan.run(tvec!(tensor.into_tvalue())).map_err(&err)?;
     outputs
         .iter()
-        .map(|t| Ok(t.to_plain_array_view::<f32>().map_err(&err)?.iter().copied().collect()))
+        .map(|t| {
+            Ok(t.to_plain_array_view::<f32>()
+                .map_err(&err)?
+                .iter()
+                .copied()
+                .collect())
+        })
         .collect()
 }
 
@@ -68,6 +89,8 @@ pub struct ImageOutputNames<'a> {
     pub cam: &'a str,
     /// Optional `[1]` out-of-distribution score.
     pub ood: Option<&'a str>,
+    /// Optional `[1, 3]` per-problem out-of-distribution scores (needs `ood`).
+    pub ood_retake: Option<&'a str>,
 }
 
 /// What an image model returns for one image.
@@ -81,6 +104,8 @@ pub struct ImageOutputs {
     pub cam: Vec<f32>,
     /// Out-of-distribution score, when the model exports one.
     pub ood: Option<f32>,
+    /// Scores against training photos degraded as too dark, overexposed, blurry.
+    pub ood_retake: Option<[f32; 3]>,
 }
 
 /// A loaded image model.
@@ -91,6 +116,7 @@ pub struct ImageNet {
     /// `(classes, embedding width, cam height, cam width)`.
     dims: (usize, usize, usize, usize),
     has_ood: bool,
+    has_retake: bool,
 }
 
 impl ImageNet {
@@ -103,8 +129,15 @@ impl ImageNet {
         names: ImageOutputNames<'_>,
         classes: usize,
     ) -> Result<Self> {
+        if names.ood_retake.is_some() && names.ood.is_none() {
+            return Err(Error::Model {
+                model: name.to_string(),
+                message: "an ood_retake output needs an ood output".into(),
+            });
+        }
         let mut wanted = vec![names.logits, names.embedding, names.cam];
         wanted.extend(names.ood);
+        wanted.extend(names.ood_retake);
         let (plan, shapes) = load(name, bytes, input, input_shape, &wanted)?;
         let bad = |what: &str, s: &[usize], want: String| Error::Model {
             model: name.to_string(),
@@ -126,12 +159,18 @@ impl ImageNet {
                 return Err(bad(ood, &shapes[3], "[1]".into()));
             }
         }
+        if let Some(rt) = names.ood_retake {
+            if shapes[4] != [1, 3] {
+                return Err(bad(rt, &shapes[4], "[1, 3]".into()));
+            }
+        }
         Ok(ImageNet {
             name: name.to_string(),
             plan,
             input_shape: input_shape.to_vec(),
             dims: (classes, emb, h, w),
             has_ood: names.ood.is_some(),
+            has_retake: names.ood_retake.is_some(),
         })
     }
 
@@ -144,12 +183,32 @@ impl ImageNet {
     pub fn run(&self, input: &[f32]) -> Result<ImageOutputs> {
         let mut out = run(&self.name, &self.plan, &self.input_shape, input)?.into_iter();
         let (logits, embedding, cam) = (out.next(), out.next(), out.next());
-        let ood = if self.has_ood { out.next().and_then(|v| v.first().copied()) } else { None };
+        let ood = if self.has_ood {
+            out.next().and_then(|v| v.first().copied())
+        } else {
+            None
+        };
+        let ood_retake = if self.has_retake {
+            out.next().and_then(|v| <[f32; 3]>::try_from(v).ok())
+        } else {
+            None
+        };
         match (logits, embedding, cam) {
-            (Some(logits), Some(embedding), Some(cam)) if ood.is_some() == self.has_ood => {
-                Ok(ImageOutputs { logits, embedding, cam, ood })
+            (Some(logits), Some(embedding), Some(cam))
+                if ood.is_some() == self.has_ood && ood_retake.is_some() == self.has_retake =>
+            {
+                Ok(ImageOutputs {
+                    logits,
+                    embedding,
+                    cam,
+                    ood,
+                    ood_retake,
+                })
             }
-            _ => Err(Error::Model { model: self.name.clone(), message: "missing outputs".into() }),
+            _ => Err(Error::Model {
+                model: self.name.clone(),
+                message: "missing outputs".into(),
+            }),
         }
     }
 }
@@ -163,15 +222,30 @@ pub struct TabularNet {
 }
 
 impl TabularNet {
-    pub fn load(name: &str, bytes: &[u8], input: &str, output: &str, width: usize, positive_index: usize) -> Result<Self> {
+    pub fn load(
+        name: &str,
+        bytes: &[u8],
+        input: &str,
+        output: &str,
+        width: usize,
+        positive_index: usize,
+    ) -> Result<Self> {
         let (plan, shapes) = load(name, bytes, input, &[1, width], &[output])?;
         if shapes[0].len() != 2 || shapes[0][0] != 1 || shapes[0][1] <= positive_index {
             return Err(Error::Model {
                 model: name.to_string(),
-                message: format!("output `{output}` has shape {:?}, expected [1, 2]", shapes[0]),
+                message: format!(
+                    "output `{output}` has shape {:?}, expected [1, 2]",
+                    shapes[0]
+                ),
             });
         }
-        Ok(TabularNet { name: name.to_string(), plan, width, positive_index })
+        Ok(TabularNet {
+            name: name.to_string(),
+            plan,
+            width,
+            positive_index,
+        })
     }
 
     /// P(malignant) for one encoded feature vector (NaN = not given).
@@ -179,7 +253,10 @@ impl TabularNet {
         let out = run(&self.name, &self.plan, &[1, self.width], features)?;
         let p = f64::from(out[0][self.positive_index]);
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::Model { model: self.name.clone(), message: format!("probability {p} is out of [0, 1]") });
+            return Err(Error::Model {
+                model: self.name.clone(),
+                message: format!("probability {p} is out of [0, 1]"),
+            });
         }
         Ok(p)
     }

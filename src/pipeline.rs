@@ -16,7 +16,8 @@ use crate::quality::{Gate, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
 
 /// Shown with every result (issue 4): the model cannot tell a lesion photo from anything else.
-pub const CLOSE_UP_WARNING: &str = "Only clear, close-up photos of a single lesion give meaningful results; \
+pub const CLOSE_UP_WARNING: &str =
+    "Only clear, close-up photos of a single lesion give meaningful results; \
 selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
 
 /// Added to the warnings when the manifest has no `quality` block (an older model): the
@@ -30,9 +31,15 @@ pub fn quality_warning(v: Verdict) -> Option<String> {
     let advice = v.advice()?;
     let what = match v {
         Verdict::NotALesion => "not a lesion photo".to_string(),
-        other => format!("{} ({})", other.as_str(), other.reason_str().unwrap_or_default().replace('_', " ")),
+        other => format!(
+            "{} ({})",
+            other.as_str(),
+            other.reason_str().unwrap_or_default().replace('_', " ")
+        ),
     };
-    Some(format!("Photo check: {what}. {advice} The risk tier for this photo is unreliable."))
+    Some(format!(
+        "Photo check: {what}. {advice} The risk tier for this photo is unreliable."
+    ))
 }
 
 /// Loaded models and the manifest's settings, built once.
@@ -103,7 +110,10 @@ impl Heatmap {
     pub fn normalised(&self) -> Vec<f32> {
         let (lo, hi) = self.range();
         let span = hi - lo;
-        self.values.iter().map(|&v| if span > 0.0 { (v - lo) / span } else { 0.0 }).collect()
+        self.values
+            .iter()
+            .map(|&v| if span > 0.0 { (v - lo) / span } else { 0.0 })
+            .collect()
     }
 }
 
@@ -166,13 +176,20 @@ pub struct Assessment {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
     let actual = sha256_hex(bytes);
     if actual != expected {
-        return Err(Error::Checksum { file: file.to_string(), expected: expected.to_string(), actual });
+        return Err(Error::Checksum {
+            file: file.to_string(),
+            expected: expected.to_string(),
+            actual,
+        });
     }
     Ok(())
 }
@@ -180,19 +197,40 @@ fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
 impl Classifier {
     /// Build from the manifest JSON and the bytes of its default image and tabular models.
     /// Both blobs are checked against the manifest's SHA-256.
-    pub fn from_bytes(manifest_json: &[u8], image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier> {
+    pub fn from_bytes(
+        manifest_json: &[u8],
+        image_model: &[u8],
+        tabular_model: &[u8],
+    ) -> Result<Classifier> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (manifest.default_image_model.clone(), manifest.tabular.default.clone());
+        let (image_id, tab_id) = (
+            manifest.default_image_model.clone(),
+            manifest.tabular.default.clone(),
+        );
         Self::from_parts(manifest, &image_id, &tab_id, image_model, tabular_model)
     }
 
     /// As [`Classifier::from_bytes`], for a caller that has already checked both blobs against
     /// the manifest's SHA-256. The page's worker does, with `crypto.subtle`: hashing the image
     /// model again in wasm cost about 0.1 s of cold start, `crypto.subtle` about 20 ms (issue 5).
-    pub fn from_checked_bytes(manifest_json: &[u8], image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier> {
+    pub fn from_checked_bytes(
+        manifest_json: &[u8],
+        image_model: &[u8],
+        tabular_model: &[u8],
+    ) -> Result<Classifier> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (manifest.default_image_model.clone(), manifest.tabular.default.clone());
-        Self::build(manifest, &image_id, &tab_id, image_model, tabular_model, false)
+        let (image_id, tab_id) = (
+            manifest.default_image_model.clone(),
+            manifest.tabular.default.clone(),
+        );
+        Self::build(
+            manifest,
+            &image_id,
+            &tab_id,
+            image_model,
+            tabular_model,
+            false,
+        )
     }
 
     /// Build from a parsed manifest with a chosen image model and tabular model (by `id`),
@@ -204,7 +242,14 @@ impl Classifier {
         image_model: &[u8],
         tabular_model: &[u8],
     ) -> Result<Classifier> {
-        Self::build(manifest, image_model_id, tabular_model_id, image_model, tabular_model, true)
+        Self::build(
+            manifest,
+            image_model_id,
+            tabular_model_id,
+            image_model,
+            tabular_model,
+            true,
+        )
     }
 
     fn build(
@@ -216,14 +261,35 @@ impl Classifier {
         check_sha256: bool,
     ) -> Result<Classifier> {
         manifest.validate()?;
-        let image_cfg = manifest.image_model(image_model_id).cloned().ok_or_else(|| {
-            let ids: Vec<&str> = manifest.image_models.iter().map(|m| m.id.as_str()).collect();
-            Error::input("model", format!("`{image_model_id}` is not one of: {}", ids.join(", ")))
-        })?;
-        let tabular_cfg = manifest.tabular_model(tabular_model_id).cloned().ok_or_else(|| {
-            let ids: Vec<&str> = manifest.tabular.models.iter().map(|m| m.id.as_str()).collect();
-            Error::input("tabular model", format!("`{tabular_model_id}` is not one of: {}", ids.join(", ")))
-        })?;
+        let image_cfg = manifest
+            .image_model(image_model_id)
+            .cloned()
+            .ok_or_else(|| {
+                let ids: Vec<&str> = manifest
+                    .image_models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect();
+                Error::input(
+                    "model",
+                    format!("`{image_model_id}` is not one of: {}", ids.join(", ")),
+                )
+            })?;
+        let tabular_cfg = manifest
+            .tabular_model(tabular_model_id)
+            .cloned()
+            .ok_or_else(|| {
+                let ids: Vec<&str> = manifest
+                    .tabular
+                    .models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect();
+                Error::input(
+                    "tabular model",
+                    format!("`{tabular_model_id}` is not one of: {}", ids.join(", ")),
+                )
+            })?;
         if check_sha256 {
             verify(&image_cfg.file, &image_cfg.sha256, image_model)?;
             verify(&tabular_cfg.file, &tabular_cfg.sha256, tabular_model)?;
@@ -239,6 +305,7 @@ impl Classifier {
                 embedding: &image_cfg.outputs.embedding,
                 cam: &image_cfg.outputs.cam,
                 ood: image_cfg.outputs.ood.as_deref(),
+                ood_retake: image_cfg.outputs.ood_retake.as_deref(),
             },
             manifest.diagnoses.len(),
         )?;
@@ -256,7 +323,10 @@ impl Classifier {
         } else {
             format!("{}+{}", manifest.model_version, image_model_id)
         };
-        let gate = manifest.quality.as_ref().map(|q| Gate::new(q, image_model_id));
+        let gate = manifest
+            .quality
+            .as_ref()
+            .map(|q| Gate::new(q, image_model_id));
         Ok(Classifier {
             gate,
             malignant: manifest.malignant_indices(),
@@ -274,19 +344,28 @@ impl Classifier {
     /// Native convenience: read `dir/manifest.json` and the model files it names.
     /// `image_model_id` defaults to the manifest's `default_image_model`.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(dir: impl AsRef<std::path::Path>, image_model_id: Option<&str>) -> Result<Classifier> {
+    pub fn from_dir(
+        dir: impl AsRef<std::path::Path>,
+        image_model_id: Option<&str>,
+    ) -> Result<Classifier> {
         let dir = dir.as_ref();
         let read = |name: &str| {
             let p = dir.join(name);
             std::fs::read(&p).map_err(|e| Error::io(&p, e))
         };
         let manifest = Manifest::from_json(&read("manifest.json")?)?;
-        let id = image_model_id.unwrap_or(&manifest.default_image_model).to_string();
+        let id = image_model_id
+            .unwrap_or(&manifest.default_image_model)
+            .to_string();
         let image_file = manifest
             .image_model(&id)
             .map(|m| m.file.clone())
             .ok_or_else(|| {
-                let ids: Vec<&str> = manifest.image_models.iter().map(|m| m.id.as_str()).collect();
+                let ids: Vec<&str> = manifest
+                    .image_models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect();
                 Error::input("model", format!("`{id}` is not one of: {}", ids.join(", ")))
             })?;
         let tab_id = manifest.tabular.default.clone();
@@ -336,9 +415,18 @@ impl Classifier {
     /// Metadata is validated first (a typed error names the field); then decode, preprocess
     /// (the squash resize, the quality measures on it, normalisation), image model, tabular
     /// model (only when a metadata field is given), ensemble and the quality verdict.
-    pub fn classify_with_clock(&self, image_bytes: &[u8], meta: &Metadata, now: &dyn Fn() -> f64) -> Result<Assessment> {
+    pub fn classify_with_clock(
+        &self,
+        image_bytes: &[u8],
+        meta: &Metadata,
+        now: &dyn Fn() -> f64,
+    ) -> Result<Assessment> {
         let t_start = now();
-        let features = if meta.any() { Some(tabular::encode(meta, &self.manifest.tabular)?) } else { None };
+        let features = if meta.any() {
+            Some(tabular::encode(meta, &self.manifest.tabular)?)
+        } else {
+            None
+        };
 
         let decoded = decode::decode(image_bytes, self.background)?;
         let t_decode = now();
@@ -360,8 +448,13 @@ impl Classifier {
         let t_tab = now();
         let r = ensemble::assess(&out.logits, &self.malignant, p_tab, &self.image_cfg);
         let heatmap = self.malignant_heatmap(&out.cam);
-        let diagnosis: Vec<(String, f64)> =
-            self.manifest.diagnoses.iter().zip(&r.diagnosis).map(|(d, p)| (d.code.clone(), *p)).collect();
+        let diagnosis: Vec<(String, f64)> = self
+            .manifest
+            .diagnoses
+            .iter()
+            .zip(&r.diagnosis)
+            .map(|(d, p)| (d.code.clone(), *p))
+            .collect();
         let top_dx = diagnosis
             .iter()
             .fold(None::<&(String, f64)>, |best, d| match best {
@@ -371,11 +464,15 @@ impl Classifier {
             .map(|(c, _)| c.clone())
             .unwrap_or_default();
         let ood = out.ood.map(f64::from);
-        let quality = self.gate.as_ref().zip(measures).map(|(g, m)| QualityReport {
-            verdict: g.verdict(&m, ood),
-            ood_score: if g.uses_ood() { ood } else { None },
-            measures: m,
-        });
+        let quality = self
+            .gate
+            .as_ref()
+            .zip(measures)
+            .map(|(g, m)| QualityReport {
+                verdict: g.verdict(&m, ood, out.ood_retake.map(|r| r.map(f64::from))),
+                ood_score: if g.uses_ood() { ood } else { None },
+                measures: m,
+            });
         let mut warnings = vec![CLOSE_UP_WARNING.to_string()];
         match &quality {
             Some(q) => warnings.extend(quality_warning(q.verdict)),
@@ -384,7 +481,9 @@ impl Classifier {
         // Below half the model's input side the photo is upscaled more than 2x: too little detail.
         let min_side = (self.preprocess.size() / 2) as u32;
         if w.min(h) < min_side {
-            warnings.push(format!("image is very small ({w}x{h}); results are unreliable"));
+            warnings.push(format!(
+                "image is very small ({w}x{h}); results are unreliable"
+            ));
         }
         let t_end = now();
         Ok(Assessment {
@@ -436,6 +535,10 @@ impl Classifier {
                 *v += c;
             }
         }
-        Heatmap { width, height, values }
+        Heatmap {
+            width,
+            height,
+            values,
+        }
     }
 }

@@ -29,10 +29,15 @@ pub fn resize_weights(n_in: usize, n_out: usize) -> Vec<Taps> {
             let center = (i as f64 + 0.5) * scale;
             let lo = ((center - support + 0.5).floor().max(0.0)) as usize;
             let hi = ((center + support + 0.5).floor() as usize).min(n_in);
-            let k: Vec<f64> =
-                (lo..hi).map(|j| (1.0 - ((j as f64 + 0.5 - center) / filterscale).abs()).max(0.0)).collect();
+            let k: Vec<f64> = (lo..hi)
+                .map(|j| (1.0 - ((j as f64 + 0.5 - center) / filterscale).abs()).max(0.0))
+                .collect();
             let total: f64 = k.iter().sum();
-            let weights = if total > 0.0 { k.iter().map(|w| (w / total) as f32).collect() } else { vec![0.0; k.len()] };
+            let weights = if total > 0.0 {
+                k.iter().map(|w| (w / total) as f32).collect()
+            } else {
+                vec![0.0; k.len()]
+            };
             Taps { start: lo, weights }
         })
         .collect()
@@ -51,7 +56,12 @@ impl Preprocessor {
     /// From a validated manifest block (3 means/stds, positive scale).
     pub fn new(p: &manifest::Preprocess) -> Self {
         let three = |v: &[f64]| [v[0] as f32, v[1] as f32, v[2] as f32];
-        Preprocessor { size: p.size as usize, scale: p.scale as f32, mean: three(&p.mean), std: three(&p.std) }
+        Preprocessor {
+            size: p.size as usize,
+            scale: p.scale as f32,
+            mean: three(&p.mean),
+            std: three(&p.std),
+        }
     }
 
     /// Output side in pixels.
@@ -152,7 +162,13 @@ mod tests {
         assert_eq!(w[1].start, 1);
         // Upscale 2 -> 4: support 1, output 0 centred at 0.25 -> only input 0.
         let up = resize_weights(2, 4);
-        assert_eq!(up[0], Taps { start: 0, weights: vec![1.0] });
+        assert_eq!(
+            up[0],
+            Taps {
+                start: 0,
+                weights: vec![1.0]
+            }
+        );
         assert_eq!(up[1].start, 0);
         assert!((up[1].weights[0] - 0.75).abs() < 1e-7 && (up[1].weights[1] - 0.25).abs() < 1e-7);
         // Rows always sum to 1 for any ratio.
@@ -180,11 +196,20 @@ mod tests {
         let b = |v: f32| v / 255.0;
         let expect = [
             // R plane: (y0,x0) (y0,x1) (y1,x0) (y1,x1)
-            r(255.0), r(0.0), r(0.0), r(51.0),
+            r(255.0),
+            r(0.0),
+            r(0.0),
+            r(51.0),
             // G plane
-            g(0.0), g(255.0), g(0.0), g(102.0),
+            g(0.0),
+            g(255.0),
+            g(0.0),
+            g(102.0),
             // B plane
-            b(0.0), b(0.0), b(255.0), b(153.0),
+            b(0.0),
+            b(0.0),
+            b(255.0),
+            b(153.0),
         ];
         assert_eq!(x.len(), 12);
         for (i, (a, e)) in x.iter().zip(expect).enumerate() {
@@ -204,7 +229,11 @@ mod tests {
         let left = (10.0 * 3.0 + 20.0 * 3.0 + 30.0) / 7.0; // 17.142857: not rounded to 17
         let right = (20.0 + 30.0 * 3.0 + 41.0 * 3.0) / 7.0;
         for (i, e) in [left, right, left, right].into_iter().enumerate() {
-            assert!((out[i * 3] - e as f32).abs() < 1e-4, "{i}: {} vs {e}", out[i * 3]);
+            assert!(
+                (out[i * 3] - e as f32).abs() < 1e-4,
+                "{i}: {} vs {e}",
+                out[i * 3]
+            );
             assert_eq!(out[i * 3], out[i * 3 + 2]);
         }
     }

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::manifest::{Quality, QualityParams, QualityThresholds};
+use crate::manifest::{Quality, QualityParams, QualityThresholds, RetakeMax};
 
 /// ITU-R BT.601 luma weights (`quality.luminance`).
 pub const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
@@ -39,8 +39,13 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order the gate checks them.
-    pub const ALL: [Reason; 5] =
-        [Reason::TooDark, Reason::Overexposed, Reason::Blurry, Reason::LesionTooSmall, Reason::NotCentred];
+    pub const ALL: [Reason; 5] = [
+        Reason::TooDark,
+        Reason::Overexposed,
+        Reason::Blurry,
+        Reason::LesionTooSmall,
+        Reason::NotCentred,
+    ];
 
     /// The snake_case name, as in `quality.py` and the JSON.
     pub fn as_str(self) -> &'static str {
@@ -146,7 +151,9 @@ impl FromStr for Verdict {
             "not_a_lesion" => Ok(Verdict::NotALesion),
             _ => match s.strip_prefix("retake:") {
                 Some(r) => Ok(Verdict::Retake(r.parse()?)),
-                None => Err(format!("`{s}` is not a verdict (ok, not_a_lesion or retake:<reason>)")),
+                None => Err(format!(
+                    "`{s}` is not a verdict (ok, not_a_lesion or retake:<reason>)"
+                )),
             },
         }
     }
@@ -187,13 +194,17 @@ pub struct Measures {
 
 /// Luminance of HWC RGB (f32, the same operation order as numpy).
 pub fn luminance(rgb: &[f32]) -> Vec<f32> {
-    rgb.chunks_exact(3).map(|p| LUMA[0] * p[0] + LUMA[1] * p[1] + LUMA[2] * p[2]).collect()
+    rgb.chunks_exact(3)
+        .map(|p| LUMA[0] * p[0] + LUMA[1] * p[1] + LUMA[2] * p[2])
+        .collect()
 }
 
 /// `quality.window`: `(start, end)` of the middle `center` fraction of `n`, with Python's
 /// round-half-to-even (224, 0.8 -> m = round(22.4) = 22 -> 22..202).
 pub fn window(n: usize, center: f64) -> (usize, usize) {
-    let m = (n as f64 * (1.0 - center) / 2.0).round_ties_even().clamp(0.0, (n / 2) as f64) as usize;
+    let m = (n as f64 * (1.0 - center) / 2.0)
+        .round_ties_even()
+        .clamp(0.0, (n / 2) as f64) as usize;
     (m, n - m)
 }
 
@@ -227,7 +238,8 @@ pub fn box_blur(y: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(w * h);
     for i in 0..h {
         for j in 0..w {
-            let s = c[(i + k) * cw + j + k] - c[i * cw + j + k] - c[(i + k) * cw + j] + c[i * cw + j];
+            let s =
+                c[(i + k) * cw + j + k] - c[i * cw + j + k] - c[(i + k) * cw + j] + c[i * cw + j];
             out.push((s / kk) as f32);
         }
     }
@@ -256,7 +268,9 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
     let (y0, y1) = window(h, p.center);
     let (x0, x1) = window(w, p.center);
     let (ww, wh) = (x1 - x0, y1 - y0);
-    let win: Vec<f64> = (y0..y1).flat_map(|i| y[i * w + x0..i * w + x1].iter().map(|&v| f64::from(v))).collect();
+    let win: Vec<f64> = (y0..y1)
+        .flat_map(|i| y[i * w + x0..i * w + x1].iter().map(|&v| f64::from(v)))
+        .collect();
 
     // 4-neighbour Laplacian over the window's interior, numpy's operation order.
     let mut lap = Vec::with_capacity(ww.saturating_sub(2) * wh.saturating_sub(2));
@@ -266,7 +280,11 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
             lap.push(4.0 * at(1, 1) - at(0, 1) - at(2, 1) - at(1, 0) - at(1, 2));
         }
     }
-    let sharpness = if lap.is_empty() { 0.0 } else { mean_var(&lap).1 };
+    let sharpness = if lap.is_empty() {
+        0.0
+    } else {
+        mean_var(&lap).1
+    };
     let n = win.len().max(1) as f64;
     let brightness = mean(win.iter().copied()).unwrap_or(0.0);
     let clipped = win.iter().filter(|&&v| v >= CLIPPED_LEVEL).count() as f64 / n;
@@ -274,8 +292,13 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
     // Lesion: darker than mean - k std of the blurred window (blurred over the whole image, so
     // the window's border sees its real neighbours).
     let blurred = box_blur(&y, w, h, p.blur_radius);
-    let sm: Vec<f64> =
-        (y0..y1).flat_map(|i| blurred[i * w + x0..i * w + x1].iter().map(|&v| f64::from(v))).collect();
+    let sm: Vec<f64> = (y0..y1)
+        .flat_map(|i| {
+            blurred[i * w + x0..i * w + x1]
+                .iter()
+                .map(|&v| f64::from(v))
+        })
+        .collect();
     let (m, var) = mean_var(&sm);
     let thr = m - p.k * var.sqrt();
     let (mut count, mut sum_r, mut sum_c) = (0usize, 0f64, 0f64);
@@ -302,7 +325,14 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
         };
         (off, contrast)
     };
-    Measures { sharpness, brightness, clipped, lesion_area, lesion_offset, lesion_contrast }
+    Measures {
+        sharpness,
+        brightness,
+        clipped,
+        lesion_area,
+        lesion_offset,
+        lesion_contrast,
+    }
 }
 
 /// The out-of-distribution cuts, when they apply to the image model in use.
@@ -310,24 +340,53 @@ pub fn measures(rgb: &[f32], width: usize, height: usize, p: &QualityParams) -> 
 pub struct OodCuts {
     pub threshold: f64,
     pub hard_threshold: f64,
+    pub retake_max: Option<RetakeMax>,
 }
 
-/// `quality.verdict`, in its order: OOD beyond the hard cut -> not a lesion; too dark;
-/// overexposed (bright or clipped); blurry; OOD beyond the cut -> not a lesion; lesion too small
-/// (area or contrast); not centred; else ok. `ood` is `None` to skip both OOD checks.
-pub fn verdict(m: &Measures, ood: Option<f64>, t: &QualityThresholds, cuts: Option<OodCuts>) -> Verdict {
+/// `quality.photo_problem`: the retake reason of an exposure or blur problem, in the gate's
+/// order (too dark, overexposed by brightness or clipping, blurry).
+pub fn photo_problem(m: &Measures, t: &QualityThresholds) -> Option<Reason> {
+    if m.brightness < t.min_brightness {
+        Some(Reason::TooDark)
+    } else if m.brightness > t.max_brightness || m.clipped > t.max_clipped {
+        Some(Reason::Overexposed)
+    } else if m.sharpness < t.min_sharpness {
+        Some(Reason::Blurry)
+    } else {
+        None
+    }
+}
+
+/// `quality.verdict`, in its order: OOD beyond the hard cut -> not a lesion; an exposure or
+/// blur problem -> not a lesion if the photo's score against training photos with that problem
+/// (`retake`: too dark, overexposed, blurry) is beyond its `retake_max`, else retake; OOD beyond
+/// the cut -> not a lesion; lesion too small (area or contrast); not centred; else ok.
+/// `ood` is `None` to skip the OOD checks.
+pub fn verdict(
+    m: &Measures,
+    ood: Option<f64>,
+    retake: Option<[f64; 3]>,
+    t: &QualityThresholds,
+    cuts: Option<OodCuts>,
+) -> Verdict {
     let ood = ood.zip(cuts);
     if matches!(ood, Some((s, c)) if s > c.hard_threshold) {
         return Verdict::NotALesion;
     }
-    if m.brightness < t.min_brightness {
-        return Verdict::Retake(Reason::TooDark);
-    }
-    if m.brightness > t.max_brightness || m.clipped > t.max_clipped {
-        return Verdict::Retake(Reason::Overexposed);
-    }
-    if m.sharpness < t.min_sharpness {
-        return Verdict::Retake(Reason::Blurry);
+    if let Some(problem) = photo_problem(m, t) {
+        let far = ood
+            .and_then(|(_, c)| c.retake_max)
+            .zip(retake)
+            .is_some_and(|(max, s)| match problem {
+                Reason::TooDark => s[0] > max.too_dark,
+                Reason::Overexposed => s[1] > max.overexposed,
+                _ => s[2] > max.blurry,
+            });
+        return if far {
+            Verdict::NotALesion
+        } else {
+            Verdict::Retake(problem)
+        };
     }
     if matches!(ood, Some((s, c)) if s > c.threshold) {
         return Verdict::NotALesion;
@@ -357,8 +416,16 @@ impl Gate {
             .ood
             .as_ref()
             .filter(|o| o.model == image_model_id)
-            .map(|o| OodCuts { threshold: o.threshold, hard_threshold: o.hard_threshold });
-        Gate { params: q.params, thresholds: q.thresholds, ood }
+            .map(|o| OodCuts {
+                threshold: o.threshold,
+                hard_threshold: o.hard_threshold,
+                retake_max: o.retake_max,
+            });
+        Gate {
+            params: q.params,
+            thresholds: q.thresholds,
+            ood,
+        }
     }
 
     /// Whether the OOD score takes part in the verdict for this model.
@@ -371,9 +438,10 @@ impl Gate {
         measures(rgb, width, height, &self.params)
     }
 
-    /// [`verdict`] with the manifest's thresholds; `ood` is ignored unless [`Gate::uses_ood`].
-    pub fn verdict(&self, m: &Measures, ood: Option<f64>) -> Verdict {
-        verdict(m, ood, &self.thresholds, self.ood)
+    /// [`verdict`] with the manifest's thresholds; `ood` and `retake` are ignored unless
+    /// [`Gate::uses_ood`].
+    pub fn verdict(&self, m: &Measures, ood: Option<f64>, retake: Option<[f64; 3]>) -> Verdict {
+        verdict(m, ood, retake, &self.thresholds, self.ood)
     }
 }
 
@@ -407,7 +475,11 @@ mod tests {
     const SIDE: usize = 224;
 
     fn params() -> QualityParams {
-        QualityParams { center: 0.8, k: 1.0, blur_radius: 2 }
+        QualityParams {
+            center: 0.8,
+            k: 1.0,
+            blur_radius: 2,
+        }
     }
 
     fn thresholds() -> QualityThresholds {
@@ -447,8 +519,14 @@ mod tests {
 
     #[test]
     fn luminance_uses_bt601_weights() {
-        let y = luminance(&[255.0, 0.0, 0.0, 0.0, 255.0, 0.0, 0.0, 0.0, 255.0, 100.0, 100.0, 100.0]);
-        assert!((y[0] - 76.245).abs() < 1e-4 && (y[1] - 149.685).abs() < 1e-4 && (y[2] - 29.07).abs() < 1e-4);
+        let y = luminance(&[
+            255.0, 0.0, 0.0, 0.0, 255.0, 0.0, 0.0, 0.0, 255.0, 100.0, 100.0, 100.0,
+        ]);
+        assert!(
+            (y[0] - 76.245).abs() < 1e-4
+                && (y[1] - 149.685).abs() < 1e-4
+                && (y[2] - 29.07).abs() < 1e-4
+        );
         assert!((y[3] - 100.0).abs() < 1e-4);
     }
 
@@ -475,9 +553,15 @@ mod tests {
         assert_eq!(m.sharpness, 0.0);
         assert!((m.brightness - 150.0).abs() < 1e-3);
         assert_eq!(m.clipped, 0.0);
-        assert_eq!((m.lesion_area, m.lesion_offset, m.lesion_contrast), (0.0, 1.0, 0.0));
+        assert_eq!(
+            (m.lesion_area, m.lesion_offset, m.lesion_contrast),
+            (0.0, 1.0, 0.0)
+        );
         // No texture: blurry comes before the lesion checks.
-        assert_eq!(verdict(&m, None, &thresholds(), None), Verdict::Retake(Reason::Blurry));
+        assert_eq!(
+            verdict(&m, None, None, &thresholds(), None),
+            Verdict::Retake(Reason::Blurry)
+        );
     }
 
     #[test]
@@ -490,7 +574,7 @@ mod tests {
         assert!(m.lesion_offset < 0.02, "{m:?}");
         assert!(m.lesion_contrast > 0.25, "{m:?}");
         assert!(m.sharpness > 2.0, "{m:?}");
-        assert_eq!(verdict(&m, None, &thresholds(), None), Verdict::Ok);
+        assert_eq!(verdict(&m, None, None, &thresholds(), None), Verdict::Ok);
     }
 
     #[test]
@@ -501,9 +585,15 @@ mod tests {
         let m = measures(&img, SIDE, SIDE, &params());
         assert!((m.lesion_offset - 0.56).abs() < 0.02, "{m:?}");
         assert!(m.lesion_area > 0.06, "{m:?}");
-        assert_eq!(verdict(&m, None, &thresholds(), None), Verdict::Ok);
-        let strict = QualityThresholds { max_lesion_offset: 0.5, ..thresholds() };
-        assert_eq!(verdict(&m, None, &strict, None), Verdict::Retake(Reason::NotCentred));
+        assert_eq!(verdict(&m, None, None, &thresholds(), None), Verdict::Ok);
+        let strict = QualityThresholds {
+            max_lesion_offset: 0.5,
+            ..thresholds()
+        };
+        assert_eq!(
+            verdict(&m, None, None, &strict, None),
+            Verdict::Retake(Reason::NotCentred)
+        );
         // A disc in a corner is far off centre on both axes (Chebyshev distance).
         let corner = disc(SIDE, 185.0, 40.0, 30.0, 170.0, 80.0, 4.0);
         let m = measures(&corner, SIDE, SIDE, &params());
@@ -516,7 +606,10 @@ mod tests {
         let dark = disc(SIDE, c, c, 40.0, 40.0, 15.0, 2.0);
         let m = measures(&dark, SIDE, SIDE, &params());
         assert!(m.brightness < 40.0);
-        assert_eq!(verdict(&m, None, &thresholds(), None), Verdict::Retake(Reason::TooDark));
+        assert_eq!(
+            verdict(&m, None, None, &thresholds(), None),
+            Verdict::Retake(Reason::TooDark)
+        );
         // Washed-out skin at full white, the lesion still visible: clipped, not too bright on
         // average only because of the lesion.
         let bright: Vec<f32> = disc(SIDE, c, c, 40.0, 255.0, 160.0, 0.0)
@@ -525,13 +618,20 @@ mod tests {
             .collect();
         let m = measures(&bright, SIDE, SIDE, &params());
         assert!(m.clipped > 0.8 && m.brightness < 250.0, "{m:?}");
-        assert_eq!(verdict(&m, None, &thresholds(), None), Verdict::Retake(Reason::Overexposed));
+        assert_eq!(
+            verdict(&m, None, None, &thresholds(), None),
+            Verdict::Retake(Reason::Overexposed)
+        );
     }
 
     #[test]
     fn verdict_order_follows_quality_py() {
         let t = thresholds();
-        let cuts = Some(OodCuts { threshold: 1.0, hard_threshold: 1.4 });
+        let cuts = Some(OodCuts {
+            threshold: 1.0,
+            hard_threshold: 1.4,
+            retake_max: None,
+        });
         let good = Measures {
             sharpness: 30.0,
             brightness: 150.0,
@@ -540,37 +640,174 @@ mod tests {
             lesion_offset: 0.1,
             lesion_contrast: 0.2,
         };
-        let dark = Measures { brightness: 30.0, sharpness: 0.5, ..good };
-        assert_eq!(verdict(&good, Some(0.5), &t, cuts), Verdict::Ok);
+        let dark = Measures {
+            brightness: 30.0,
+            sharpness: 0.5,
+            ..good
+        };
+        assert_eq!(verdict(&good, Some(0.5), None, &t, cuts), Verdict::Ok);
         // Hard OOD cut beats exposure; the soft cut comes after exposure and blur.
-        assert_eq!(verdict(&dark, Some(1.5), &t, cuts), Verdict::NotALesion);
-        assert_eq!(verdict(&dark, Some(1.2), &t, cuts), Verdict::Retake(Reason::TooDark));
-        assert_eq!(verdict(&good, Some(1.2), &t, cuts), Verdict::NotALesion);
+        assert_eq!(
+            verdict(&dark, Some(1.5), None, &t, cuts),
+            Verdict::NotALesion
+        );
+        assert_eq!(
+            verdict(&dark, Some(1.2), None, &t, cuts),
+            Verdict::Retake(Reason::TooDark)
+        );
+        assert_eq!(
+            verdict(&good, Some(1.2), None, &t, cuts),
+            Verdict::NotALesion
+        );
         // Dark beats blurry; overexposed (by clipping) beats blurry; blurry beats lesion checks.
-        assert_eq!(verdict(&dark, None, &t, cuts), Verdict::Retake(Reason::TooDark));
-        let clipped = Measures { clipped: 0.5, sharpness: 0.5, ..good };
-        assert_eq!(verdict(&clipped, None, &t, None), Verdict::Retake(Reason::Overexposed));
-        let blurry = Measures { sharpness: 0.5, lesion_area: 0.0, ..good };
-        assert_eq!(verdict(&blurry, None, &t, None), Verdict::Retake(Reason::Blurry));
+        assert_eq!(
+            verdict(&dark, None, None, &t, cuts),
+            Verdict::Retake(Reason::TooDark)
+        );
+        let clipped = Measures {
+            clipped: 0.5,
+            sharpness: 0.5,
+            ..good
+        };
+        assert_eq!(
+            verdict(&clipped, None, None, &t, None),
+            Verdict::Retake(Reason::Overexposed)
+        );
+        let blurry = Measures {
+            sharpness: 0.5,
+            lesion_area: 0.0,
+            ..good
+        };
+        assert_eq!(
+            verdict(&blurry, None, None, &t, None),
+            Verdict::Retake(Reason::Blurry)
+        );
         // Soft OOD beats lesion size; size (area or contrast) beats centring.
-        let small = Measures { lesion_area: 0.01, lesion_offset: 0.9, ..good };
-        assert_eq!(verdict(&small, Some(1.2), &t, cuts), Verdict::NotALesion);
-        assert_eq!(verdict(&small, Some(1.2), &t, None), Verdict::Retake(Reason::LesionTooSmall));
-        let faint = Measures { lesion_contrast: 0.01, lesion_offset: 0.9, ..good };
-        assert_eq!(verdict(&faint, None, &t, None), Verdict::Retake(Reason::LesionTooSmall));
-        let off = Measures { lesion_offset: 0.9, ..good };
-        assert_eq!(verdict(&off, None, &t, None), Verdict::Retake(Reason::NotCentred));
+        let small = Measures {
+            lesion_area: 0.01,
+            lesion_offset: 0.9,
+            ..good
+        };
+        assert_eq!(
+            verdict(&small, Some(1.2), None, &t, cuts),
+            Verdict::NotALesion
+        );
+        assert_eq!(
+            verdict(&small, Some(1.2), None, &t, None),
+            Verdict::Retake(Reason::LesionTooSmall)
+        );
+        let faint = Measures {
+            lesion_contrast: 0.01,
+            lesion_offset: 0.9,
+            ..good
+        };
+        assert_eq!(
+            verdict(&faint, None, None, &t, None),
+            Verdict::Retake(Reason::LesionTooSmall)
+        );
+        let off = Measures {
+            lesion_offset: 0.9,
+            ..good
+        };
+        assert_eq!(
+            verdict(&off, None, None, &t, None),
+            Verdict::Retake(Reason::NotCentred)
+        );
         // Without cuts (another image model) the score is ignored.
-        assert_eq!(verdict(&good, Some(99.0), &t, None), Verdict::Ok);
+        assert_eq!(verdict(&good, Some(99.0), None, &t, None), Verdict::Ok);
         // Thresholds are strict inequalities, as in Python.
-        let edge = Measures { brightness: t.min_brightness, sharpness: t.min_sharpness, ..good };
-        assert_eq!(verdict(&edge, Some(1.0), &t, cuts), Verdict::Ok);
+        let edge = Measures {
+            brightness: t.min_brightness,
+            sharpness: t.min_sharpness,
+            ..good
+        };
+        assert_eq!(verdict(&edge, Some(1.0), None, &t, cuts), Verdict::Ok);
+    }
+
+    #[test]
+    fn retake_max_turns_far_out_problem_photos_into_not_a_lesion() {
+        let t = thresholds();
+        let retake_max = Some(RetakeMax {
+            too_dark: 3.0,
+            overexposed: 4.0,
+            blurry: 1.2,
+        });
+        let cuts = Some(OodCuts {
+            threshold: 1.0,
+            hard_threshold: 10.0,
+            retake_max,
+        });
+        let good = Measures {
+            sharpness: 30.0,
+            brightness: 150.0,
+            clipped: 0.0,
+            lesion_area: 0.15,
+            lesion_offset: 0.1,
+            lesion_contrast: 0.2,
+        };
+        let blurry = Measures {
+            sharpness: 0.5,
+            ..good
+        };
+        let dark = Measures {
+            brightness: 30.0,
+            sharpness: 0.5,
+            ..good
+        };
+        // Each problem is judged by its own score and limit (too_dark, overexposed, blurry):
+        // mirrors test_gate_verdict_per_reason_ood_limits_mirror_rust in training/tests.
+        assert_eq!(
+            verdict(&blurry, Some(5.0), Some([9.0, 9.0, 1.1]), &t, cuts),
+            Verdict::Retake(Reason::Blurry)
+        );
+        assert_eq!(
+            verdict(&blurry, Some(5.0), Some([0.0, 0.0, 2.0]), &t, cuts),
+            Verdict::NotALesion
+        );
+        assert_eq!(
+            verdict(&dark, Some(5.0), Some([2.0, 9.0, 9.0]), &t, cuts),
+            Verdict::Retake(Reason::TooDark)
+        );
+        assert_eq!(
+            verdict(&dark, Some(5.0), Some([3.5, 0.0, 0.0]), &t, cuts),
+            Verdict::NotALesion
+        );
+        assert_eq!(
+            verdict(&blurry, Some(11.0), Some([0.0; 3]), &t, cuts),
+            Verdict::NotALesion
+        );
+        assert_eq!(
+            verdict(&good, Some(0.5), Some([9.0; 3]), &t, cuts),
+            Verdict::Ok
+        );
+        // Without the model's per-problem scores, or without limits, only the hard cut applies.
+        assert_eq!(
+            verdict(&blurry, Some(5.0), None, &t, cuts),
+            Verdict::Retake(Reason::Blurry)
+        );
+        let plain = Some(OodCuts {
+            retake_max: None,
+            ..cuts.unwrap()
+        });
+        assert_eq!(
+            verdict(&blurry, Some(5.0), Some([0.0, 0.0, 2.0]), &t, plain),
+            Verdict::Retake(Reason::Blurry)
+        );
+        // Another image model (no cuts): the scores are ignored.
+        assert_eq!(
+            verdict(&blurry, Some(5.0), Some([99.0; 3]), &t, None),
+            Verdict::Retake(Reason::Blurry)
+        );
+        assert_eq!(photo_problem(&good, &t), None);
+        assert_eq!(photo_problem(&dark, &t), Some(Reason::TooDark));
     }
 
     #[test]
     fn gate_applies_ood_only_to_its_model() {
         let m = crate::manifest::Manifest::from_json(
-            crate::manifest::tests::sample_with_quality_json().to_string().as_bytes(),
+            crate::manifest::tests::sample_with_quality_json()
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         let q = m.quality.as_ref().unwrap();
@@ -606,10 +843,22 @@ mod tests {
         assert_eq!(v["reason"], "lesion_too_small");
         assert!(v["advice"].is_string() && v["ood_score"].is_null());
         assert_eq!(v["measures"]["lesion_offset"], 1.0);
-        let ok = serde_json::to_value(QualityReport { verdict: Verdict::Ok, ood_score: Some(0.5), ..r }).unwrap();
+        let ok = serde_json::to_value(QualityReport {
+            verdict: Verdict::Ok,
+            ood_score: Some(0.5),
+            ..r
+        })
+        .unwrap();
         assert!(ok["reason"].is_null() && ok["advice"].is_null());
         assert_eq!(ok["ood_score"], 0.5);
-        let nal = serde_json::to_value(QualityReport { verdict: Verdict::NotALesion, ..r }).unwrap();
-        assert_eq!((nal["verdict"].as_str(), nal["reason"].as_str()), (Some("not_a_lesion"), Some("not_a_lesion")));
+        let nal = serde_json::to_value(QualityReport {
+            verdict: Verdict::NotALesion,
+            ..r
+        })
+        .unwrap();
+        assert_eq!(
+            (nal["verdict"].as_str(), nal["reason"].as_str()),
+            (Some("not_a_lesion"), Some("not_a_lesion"))
+        );
     }
 }

@@ -81,17 +81,28 @@ pub fn encode(meta: &Metadata, spec: &Tabular) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(spec.width);
     for f in &spec.features {
         if !FIELDS.contains(&f.name.as_str()) {
-            return Err(Error::manifest(format!("tabular feature `{}` has no matching metadata field", f.name)));
+            return Err(Error::manifest(format!(
+                "tabular feature `{}` has no matching metadata field",
+                f.name
+            )));
         }
         let cols = f.columns();
         let start = out.len();
         out.resize(start + cols, f32::NAN);
-        let Some(value) = meta.field(&f.name) else { continue };
+        let Some(value) = meta.field(&f.name) else {
+            continue;
+        };
         match (f.kind, value) {
             (FeatureKind::Numeric, Field::Number(v)) => {
-                let (lo, hi) = (f.min.unwrap_or(f64::NEG_INFINITY), f.max.unwrap_or(f64::INFINITY));
+                let (lo, hi) = (
+                    f.min.unwrap_or(f64::NEG_INFINITY),
+                    f.max.unwrap_or(f64::INFINITY),
+                );
                 if !v.is_finite() || v < lo || v > hi {
-                    return Err(Error::input(&f.name, format!("{v} is not a number from {lo} to {hi}")));
+                    return Err(Error::input(
+                        &f.name,
+                        format!("{v} is not a number from {lo} to {hi}"),
+                    ));
                 }
                 out[start] = v as f32;
             }
@@ -99,7 +110,10 @@ pub fn encode(meta: &Metadata, spec: &Tabular) -> Result<Vec<f32>> {
                 let values = f.values.as_deref().unwrap_or(&[]);
                 let wanted = s.trim();
                 let Some(ix) = values.iter().position(|v| v.eq_ignore_ascii_case(wanted)) else {
-                    return Err(Error::input(&f.name, format!("`{s}` is not one of: {}", values.join(", "))));
+                    return Err(Error::input(
+                        &f.name,
+                        format!("`{s}` is not one of: {}", values.join(", ")),
+                    ));
                 };
                 if f.kind == FeatureKind::Index {
                     out[start] = ix as f32;
@@ -108,7 +122,12 @@ pub fn encode(meta: &Metadata, spec: &Tabular) -> Result<Vec<f32>> {
                     out[start + ix] = 1.0;
                 }
             }
-            _ => return Err(Error::input(&f.name, "has the wrong type for this manifest")),
+            _ => {
+                return Err(Error::input(
+                    &f.name,
+                    "has the wrong type for this manifest",
+                ))
+            }
         }
     }
     Ok(out)
@@ -123,18 +142,29 @@ mod tests {
     }
 
     fn meta(age: Option<f64>, sex: Option<&str>, site: Option<&str>) -> Metadata {
-        Metadata { age, sex: sex.map(String::from), site: site.map(String::from) }
+        Metadata {
+            age,
+            sex: sex.map(String::from),
+            site: site.map(String::from),
+        }
     }
 
     fn same(a: &[f32], b: &[f32]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
     }
 
     #[test]
     fn encodes_all_fields() {
         let v = encode(&meta(Some(65.0), Some("male"), Some("torso")), &spec()).unwrap();
         assert!(same(&v, &[65.0, 1.0, 0.0, 1.0, 0.0]), "{v:?}");
-        let v = encode(&meta(Some(0.0), Some(" Female "), Some("HEAD/NECK")), &spec()).unwrap();
+        let v = encode(
+            &meta(Some(0.0), Some(" Female "), Some("HEAD/NECK")),
+            &spec(),
+        )
+        .unwrap();
         assert!(same(&v, &[0.0, 0.0, 1.0, 0.0, 0.0]), "{v:?}");
     }
 
@@ -168,7 +198,8 @@ mod tests {
 
     #[test]
     fn deserialises_js_style_input() {
-        let m: Metadata = serde_json::from_str(r#"{"age": "45", "sex": "", "site": null}"#).unwrap();
+        let m: Metadata =
+            serde_json::from_str(r#"{"age": "45", "sex": "", "site": null}"#).unwrap();
         assert_eq!(m, meta(Some(45.0), None, None));
         let m: Metadata = serde_json::from_str(r#"{"age": 12.5, "sex": "male"}"#).unwrap();
         assert_eq!(m, meta(Some(12.5), Some("male"), None));

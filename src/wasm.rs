@@ -50,8 +50,13 @@ impl Classifier {
     /// `manifest_json`: the text of `models/manifest.json`; `image_model` and `tabular_model`:
     /// the bytes of the manifest's default image and tabular models (checked by SHA-256).
     #[wasm_bindgen(constructor)]
-    pub fn new(manifest_json: &str, image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier, JsError> {
-        let inner = pipeline::Classifier::from_bytes(manifest_json.as_bytes(), image_model, tabular_model)?;
+    pub fn new(
+        manifest_json: &str,
+        image_model: &[u8],
+        tabular_model: &[u8],
+    ) -> Result<Classifier, JsError> {
+        let inner =
+            pipeline::Classifier::from_bytes(manifest_json.as_bytes(), image_model, tabular_model)?;
         Ok(Classifier { inner })
     }
 
@@ -65,19 +70,30 @@ impl Classifier {
             // `deny_unknown_fields` would not catch a misspelt key (`gender`) on this path.
             let value: serde_json::Value = serde_wasm_bindgen::from_value(metadata)
                 .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?;
-            serde_json::from_value(value).map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
+            serde_json::from_value(value)
+                .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
         };
         let now = clock();
         let assessment = self.inner.classify_with_clock(image, &meta, &now)?;
         let ser = serde_wasm_bindgen::Serializer::json_compatible();
-        assessment.serialize(&ser).map_err(|e| JsError::new(&e.to_string()))
+        assessment
+            .serialize(&ser)
+            .map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// As the constructor, for bytes the caller has already checked against the manifest's
     /// SHA-256 (www/worker.js does, with `crypto.subtle`, an order of magnitude faster than
     /// hashing again here). Anything not checked must go through the constructor.
-    pub fn from_checked(manifest_json: &str, image_model: &[u8], tabular_model: &[u8]) -> Result<Classifier, JsError> {
-        let inner = pipeline::Classifier::from_checked_bytes(manifest_json.as_bytes(), image_model, tabular_model)?;
+    pub fn from_checked(
+        manifest_json: &str,
+        image_model: &[u8],
+        tabular_model: &[u8],
+    ) -> Result<Classifier, JsError> {
+        let inner = pipeline::Classifier::from_checked_bytes(
+            manifest_json.as_bytes(),
+            image_model,
+            tabular_model,
+        )?;
         Ok(Classifier { inner })
     }
 

@@ -46,7 +46,14 @@ fn rel_dev(got: f64, want: f64) -> f64 {
     (got - want).abs() / want.abs().max(1.0)
 }
 
-const MEASURES: [&str; 6] = ["sharpness", "brightness", "clipped", "lesion_area", "lesion_offset", "lesion_contrast"];
+const MEASURES: [&str; 6] = [
+    "sharpness",
+    "brightness",
+    "clipped",
+    "lesion_area",
+    "lesion_offset",
+    "lesion_contrast",
+];
 
 fn measure(m: &skinscan::quality::Measures, name: &str) -> f64 {
     match name {
@@ -66,6 +73,7 @@ fn near_threshold(
     q: &skinscan::manifest::Quality,
     want_m: &serde_json::Value,
     ood: Option<f64>,
+    retake: Option<[f64; 3]>,
     tol: f64,
     ood_tol: f64,
 ) -> bool {
@@ -80,9 +88,18 @@ fn near_threshold(
         ("lesion_offset", t.max_lesion_offset),
     ];
     let near = |v: f64, cut: f64, tol: f64| (v - cut).abs() <= 2.0 * tol * v.abs().max(1.0);
-    cuts.iter().any(|(name, cut)| near(want_m[*name].as_f64().unwrap(), *cut, tol))
+    cuts.iter()
+        .any(|(name, cut)| near(want_m[*name].as_f64().unwrap(), *cut, tol))
         || match (ood, &q.ood) {
-            (Some(s), Some(o)) => near(s, o.threshold, ood_tol) || near(s, o.hard_threshold, ood_tol),
+            (Some(s), Some(o)) => {
+                near(s, o.threshold, ood_tol)
+                    || near(s, o.hard_threshold, ood_tol)
+                    || o.retake_max.zip(retake).is_some_and(|(m, r)| {
+                        [(r[0], m.too_dark), (r[1], m.overexposed), (r[2], m.blurry)]
+                            .iter()
+                            .any(|&(v, c)| near(v, c, ood_tol))
+                    })
+            }
             _ => false,
         }
 }
@@ -97,7 +114,8 @@ fn meta_of(v: &serde_json::Value) -> Metadata {
 #[test]
 fn golden_cases_match_training() {
     let golden_path = common::golden_dir().join("golden.json");
-    let golden: serde_json::Value = serde_json::from_slice(&std::fs::read(&golden_path).unwrap()).unwrap();
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden_path).unwrap()).unwrap();
     let image_model = golden["image_model"].as_str().unwrap();
     let c = Classifier::from_dir(common::models_dir(), Some(image_model)).unwrap();
     assert_eq!(
@@ -133,9 +151,17 @@ fn golden_cases_match_training() {
         let x = c.preprocess_bytes(&bytes).unwrap();
         let sum: f64 = x.iter().map(|&v| f64::from(v)).sum();
         let want_sum = case["input_checksum"]["sum"].as_f64().unwrap();
-        let first: Vec<f64> =
-            case["input_checksum"]["first"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let first_dev = first.iter().zip(&x).map(|(w, &g)| (w - f64::from(g)).abs()).fold(0.0, f64::max);
+        let first: Vec<f64> = case["input_checksum"]["first"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let first_dev = first
+            .iter()
+            .zip(&x)
+            .map(|(w, &g)| (w - f64::from(g)).abs())
+            .fold(0.0, f64::max);
         let sum_rel = (sum - want_sum).abs() / want_sum.abs().max(1.0);
 
         // The assessment.
@@ -145,48 +171,85 @@ fn golden_cases_match_training() {
         let mut check = |name: &str, got: f64, want: f64| {
             let d = (got - want).abs();
             dev = dev.max(d);
-            assert!(d <= prob_tol, "{rel}: {name} {got} vs training {want} (|d| = {d:.2e} > {prob_tol:.0e})");
+            assert!(
+                d <= prob_tol,
+                "{rel}: {name} {got} vs training {want} (|d| = {d:.2e} > {prob_tol:.0e})"
+            );
         };
-        check("malignant_probability", a.malignant_probability, e["malignant_probability"].as_f64().unwrap());
-        check("image_probability", a.image_probability, e["image_probability"].as_f64().unwrap());
+        check(
+            "malignant_probability",
+            a.malignant_probability,
+            e["malignant_probability"].as_f64().unwrap(),
+        );
+        check(
+            "image_probability",
+            a.image_probability,
+            e["image_probability"].as_f64().unwrap(),
+        );
         match (a.tabular_probability, e["tabular_probability"].as_f64()) {
             (Some(g), Some(w)) => check("tabular_probability", g, w),
             (None, None) => {}
             (g, w) => panic!("{rel}: tabular_probability {g:?} vs training {w:?}"),
         }
         for (code, want) in e["diagnosis"].as_object().unwrap() {
-            let got = a.diagnosis.get(code).unwrap_or_else(|| panic!("{rel}: no diagnosis {code}"));
+            let got = a
+                .diagnosis
+                .get(code)
+                .unwrap_or_else(|| panic!("{rel}: no diagnosis {code}"));
             check(&format!("diagnosis.{code}"), got, want.as_f64().unwrap());
         }
         // Issue 6 outputs, when training wrote them: the malignant CAM sum, the OOD score, the
         // quality measures and the verdict (raw figures, so compared relative to their scale).
-        let (measure_tol, ood_tol, cam_tol) =
-            if kind == "png" { (PNG_TOL, PNG_TOL, PNG_TOL) } else { (JPEG_MEASURE_TOL, JPEG_OOD_TOL, JPEG_CAM_TOL) };
+        let (measure_tol, ood_tol, cam_tol) = if kind == "png" {
+            (PNG_TOL, PNG_TOL, PNG_TOL)
+        } else {
+            (JPEG_MEASURE_TOL, JPEG_OOD_TOL, JPEG_CAM_TOL)
+        };
         let mut cam_dev: f64 = 0.0;
         if let Some(want) = e["heatmap_malignant_cam"].as_array() {
             assert_eq!(want.len(), a.heatmap.values.len(), "{rel}: heatmap size");
             for (w, &g) in want.iter().zip(&a.heatmap.values) {
                 cam_dev = cam_dev.max(rel_dev(f64::from(g), w.as_f64().unwrap()));
             }
-            assert!(cam_dev <= cam_tol, "{rel}: heatmap deviates by {cam_dev:.2e} (relative)");
+            assert!(
+                cam_dev <= cam_tol,
+                "{rel}: heatmap deviates by {cam_dev:.2e} (relative)"
+            );
         }
         let (mut ood_dev, mut measure_dev) = (0f64, 0f64);
         let wq = &e["quality"];
         if wq.is_object() {
-            let q = c.manifest().quality.as_ref().expect("golden has quality figures, the manifest no quality block");
-            let got = a.quality.as_ref().unwrap_or_else(|| panic!("{rel}: no quality report"));
+            let q = c
+                .manifest()
+                .quality
+                .as_ref()
+                .expect("golden has quality figures, the manifest no quality block");
+            let got = a
+                .quality
+                .as_ref()
+                .unwrap_or_else(|| panic!("{rel}: no quality report"));
             let want_ood = wq["ood_score"].as_f64();
             if let Some(want) = want_ood {
-                let g = got.ood_score.unwrap_or_else(|| panic!("{rel}: golden has an OOD score, the result none"));
+                let g = got
+                    .ood_score
+                    .unwrap_or_else(|| panic!("{rel}: golden has an OOD score, the result none"));
                 ood_dev = rel_dev(g, want);
-                assert!(ood_dev <= ood_tol, "{rel}: OOD score {g} vs training {want} (rel {ood_dev:.2e})");
+                assert!(
+                    ood_dev <= ood_tol,
+                    "{rel}: OOD score {g} vs training {want} (rel {ood_dev:.2e})"
+                );
             }
             for name in MEASURES {
-                let want = wq["measures"][name].as_f64().unwrap_or_else(|| panic!("{rel}: golden lacks measure {name}"));
+                let want = wq["measures"][name]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{rel}: golden lacks measure {name}"));
                 let g = measure(&got.measures, name);
                 let d = rel_dev(g, want);
                 measure_dev = measure_dev.max(d);
-                assert!(d <= measure_tol, "{rel}: {name} {g} vs training {want} (rel {d:.2e} > {measure_tol:.0e})");
+                assert!(
+                    d <= measure_tol,
+                    "{rel}: {name} {g} vs training {want} (rel {d:.2e} > {measure_tol:.0e})"
+                );
             }
             // The decision logic alone, on training's own figures: exact.
             let want_verdict = match (wq["verdict"].as_str().unwrap(), wq["reason"].as_str()) {
@@ -202,9 +265,24 @@ fn golden_cases_match_training() {
                 lesion_contrast: wq["measures"]["lesion_contrast"].as_f64().unwrap(),
             };
             let gate = skinscan::quality::Gate::new(q, image_model);
-            assert_eq!(gate.verdict(&want_m, want_ood).to_string(), want_verdict, "{rel}: verdict of training's measures");
+            let want_retake = wq.get("ood_retake").and_then(|v| v.as_array()).map(|a| {
+                let f = |i: usize| a[i].as_f64().unwrap();
+                [f(0), f(1), f(2)]
+            });
+            assert_eq!(
+                gate.verdict(&want_m, want_ood, want_retake).to_string(),
+                want_verdict,
+                "{rel}: verdict of training's measures"
+            );
             let json = serde_json::to_value(got).unwrap();
-            if !near_threshold(q, &wq["measures"], want_ood, measure_tol, ood_tol) {
+            if !near_threshold(
+                q,
+                &wq["measures"],
+                want_ood,
+                want_retake,
+                measure_tol,
+                ood_tol,
+            ) {
                 assert_eq!(json["verdict"], wq["verdict"], "{rel}: verdict");
                 assert_eq!(json["reason"], wq["reason"], "{rel}: reason");
             }
@@ -214,15 +292,31 @@ fn golden_cases_match_training() {
              quality rel dev: heatmap {cam_dev:.2e}, ood {ood_dev:.2e}, measures {measure_dev:.2e}; verdict {}",
             a.quality.as_ref().map_or("none".to_string(), |q| q.verdict.to_string())
         );
-        assert!(sum_rel <= sum_tol, "{rel}: input sum {sum} vs training {want_sum} (rel {sum_rel:.2e})");
-        assert!(first_dev <= value_tol, "{rel}: first input values deviate by {first_dev:.2e}");
+        assert!(
+            sum_rel <= sum_tol,
+            "{rel}: input sum {sum} vs training {want_sum} (rel {sum_rel:.2e})"
+        );
+        assert!(
+            first_dev <= value_tol,
+            "{rel}: first input values deviate by {first_dev:.2e}"
+        );
 
         // The tier must agree unless the probability sits within the tolerance of a threshold.
-        let tiers = if a.metadata_used { c.image_model().tiers.with_metadata } else { c.image_model().tiers.image_only };
+        let tiers = if a.metadata_used {
+            c.image_model().tiers.with_metadata
+        } else {
+            c.image_model().tiers.image_only
+        };
         let want_p = e["malignant_probability"].as_f64().unwrap();
-        let near_edge = [tiers.low_below, tiers.high_from].iter().any(|t| (want_p - t).abs() <= prob_tol);
+        let near_edge = [tiers.low_below, tiers.high_from]
+            .iter()
+            .any(|t| (want_p - t).abs() <= prob_tol);
         if !near_edge {
-            assert_eq!(a.risk_tier.as_str(), e["risk_tier"].as_str().unwrap(), "{rel}: tier");
+            assert_eq!(
+                a.risk_tier.as_str(),
+                e["risk_tier"].as_str().unwrap(),
+                "{rel}: tier"
+            );
         }
         match kind {
             "png" => png += 1,

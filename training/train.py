@@ -64,6 +64,8 @@ def parse():
     ap.add_argument("--views", type=int, default=2, help="cached views per training image (view 0 plain, others augmented)")
     ap.add_argument("--effnet-epochs", type=int, default=5)
     ap.add_argument("--compact-epochs", type=int, default=4)
+    ap.add_argument("--image-checkpoint", type=Path, default=None,
+                    help="a fully fine-tuned EfficientNet-Lite0 (training/finetune.py run, on a GPU): ships instead of the upper-block training")
     ap.add_argument("--low-miss", type=float, default=0.04, help="max share of validation malignant lesions in 'low' (the product promise is 5%%; the margin absorbs the shift to unseen data)")
     ap.add_argument("--high-spec", type=float, default=0.90, help="min specificity of 'high' on validation")
     return ap.parse_args()
@@ -116,18 +118,31 @@ def main():
 
     results = {}
     # ---- 3. EfficientNet-Lite0
-    net = im.load_effnet(7)
-    bottom = im.Bottom(net, a.cut).eval()
+    # Either the upper blocks are trained here on cached frozen-block features (2 CPU cores), or a
+    # full fine-tune from finetune.py (a GPU) is loaded; everything after this stage is the same.
+    full_ft = None
+    if a.image_checkpoint:
+        full = im.load_full(a.image_checkpoint, a.cut)
+        full_ft = torch.load(a.image_checkpoint, map_location="cpu", weights_only=False)["summary"]
+        tag = "ft-" + export.sha256(a.image_checkpoint)[:12]
+        bottom, top, views, feat = full.bottom, full.top, 1, f"feat_{{}}_{tag}.npy"
+        log(f"image model: full fine-tune {a.image_checkpoint} ({full_ft['chosen']}, val score {full_ft['val_score']:.4f}, "
+            f"{full_ft['device']}, {full_ft['seconds']:.0f}s)")
+    else:
+        net = im.load_effnet(7)
+        bottom, views, feat = im.Bottom(net, a.cut), 1 if a.smoke else a.views, "feat_{}.npy"
+    bottom = bottom.eval()
     for p in bottom.parameters():
         p.requires_grad_(False)
     bottom = bottom.to(memory_format=torch.channels_last)
-    views = 1 if a.smoke else a.views
-    f_tr = np.asarray(im.compute_bottom_features(bottom, u8_tr, views, work / "feat_train.npy", a.seed, log=log))
-    f_val = np.asarray(im.compute_bottom_features(bottom, u8_val, 1, work / "feat_val.npy", a.seed, log=log, dtype=np.float32))[:, 0]
-    f_te = np.asarray(im.compute_bottom_features(bottom, u8_te, 1, work / "feat_test.npy", a.seed, log=log, dtype=np.float32))[:, 0]
+    f_tr = np.asarray(im.compute_bottom_features(bottom, u8_tr, views, work / feat.format("train"), a.seed, log=log))
+    f_val = np.asarray(im.compute_bottom_features(bottom, u8_val, 1, work / feat.format("val"), a.seed, log=log, dtype=np.float32))[:, 0]
+    f_te = np.asarray(im.compute_bottom_features(bottom, u8_te, 1, work / feat.format("test"), a.seed, log=log, dtype=np.float32))[:, 0]
     log(f"bottom features ready: train {f_tr.shape}, {time.time() - t_start:.0f}s elapsed")
 
-    top = im.Top(net, a.cut).to(memory_format=torch.channels_last)
+    if full_ft is None:
+        top = im.Top(net, a.cut)
+    top = top.to(memory_format=torch.channels_last)
     cl = torch.channels_last
 
     def eff_batches(ep, bs=64):
@@ -159,9 +174,12 @@ def main():
     body_params = [p for n, p in top.named_parameters() if not n.startswith("fc.")]
     lr = 1e-3
     groups = [{"params": body_params, "lr": lr * 0.5, "base_lr": lr * 0.5}, {"params": head_params, "lr": lr, "base_lr": lr}]
-    ckpt = work / "effnet_top.pt"
-    hist_eff = im.train_loop(top, groups, eff_batches, val_score(lambda: feats_proba(top, f_val)),
-                             1 if a.smoke else a.effnet_epochs, lr, ckpt, w, log)
+    if full_ft is None:
+        hist_eff = im.train_loop(top, groups, eff_batches, val_score(lambda: feats_proba(top, f_val)),
+                                 1 if a.smoke else a.effnet_epochs, lr, work / "effnet_top.pt", w, log)
+    else:
+        chosen = full_ft["chosen"].get("config") or full_ft["soup"]["members"][0]
+        hist_eff = next(r["history"] for r in full_ft["runs"] if r["config"]["name"] == chosen)
     p7_val_eff, p7_te_eff = feats_proba(top, f_val), feats_proba(top, f_te)
     # ---- 3b. quality gate: out-of-distribution statistics and photo-quality thresholds,
     # fitted on training images (thresholds) and validation images (OOD quantile) only.
@@ -172,16 +190,35 @@ def main():
     q_thr, q_summary = quality.fit_thresholds([np.asarray(u8_tr[i]) for i in q_pick], a.seed, 30 if a.smoke else 300)
     # The hard OOD cut: beyond the 99th percentile of *degraded training* photos, no retake advice
     # can help, so the verdict is not_a_lesion even before exposure and blur are judged.
-    gate_model = im.Exported(bottom, top, ood).eval()
-    deg_scores = []
-    with torch.no_grad():
-        for i in q_pick[: (10 if a.smoke else 150)]:
-            for f in quality.DEGRADATIONS.values():
-                x = preprocess.normalize(f(np.asarray(u8_tr[i])))[None]
-                deg_scores.append(float(gate_model(torch.from_numpy(x))[3][0]))
+    # Per photo problem (too dark, overexposed, blurry): a Gaussian of the same statistics over
+    # training photos degraded that way, its cut the 99th percentile of validation photos degraded
+    # the same way. A photo the gate would send back for a problem is not a lesion when it is far
+    # from lesions with that problem (a blurred face is not a blurred lesion).
+    def degraded_stats(u8, idx, reason, seed):
+        out, rng = [], np.random.default_rng(seed)
+        with torch.no_grad():
+            for j in range(0, len(idx), 32):
+                x = torch.from_numpy(np.stack([preprocess.normalize(quality.degrade_random(np.asarray(u8[i]), reason, rng)) for i in idx[j:j + 32]]))
+                out.append(quality.pooled_stats(bottom(x.contiguous(memory_format=cl)).numpy()))
+        return np.concatenate(out)
+    pick_rt = np.sort(rng_q.choice(len(u8_tr), min(10 if a.smoke else 800, len(u8_tr)), replace=False))
+    pick_rv = np.sort(rng_q.choice(len(u8_val), min(10 if a.smoke else 400, len(u8_val)), replace=False))
+    retake, deg_scores = [], []
+    for r in quality.RETAKE_REASONS:
+        st_tr = degraded_stats(u8_tr, pick_rt, r, a.seed + 1)
+        retake.append(quality.fit_ood(st_tr, degraded_stats(u8_val, pick_rv, r, a.seed + 2)))
+        deg_scores += [float(v) for v in ood["score_fn"](st_tr)]
+    # The hard OOD cut: beyond the 99th percentile of *degraded training* photos' ordinary score,
+    # no retake advice can help, so the verdict is not_a_lesion before exposure and blur are judged.
     ood["hard_threshold"] = max(float(np.percentile(deg_scores, 99)), ood["threshold"])
     ood["degraded_train_percentiles"] = {str(p): float(np.percentile(deg_scores, p)) for p in (50, 90, 99)}
-    log(f"gate: ood threshold {ood['threshold']:.3f}, hard {ood['hard_threshold']:.3f} (degraded train {ood['degraded_train_percentiles']}) (val percentiles {ood['val_percentiles']}), thresholds {q_thr}")
+    ood["retake_max"] = {r: fit["threshold"] for r, fit in zip(quality.RETAKE_REASONS, retake)}
+    ood_retake_test = np.stack([fit["score_fn"](pooled["test"]) for fit in retake], 1)
+    # The cut comes from HAM10000 validation images; other dermoscopy archives sit further out.
+    s_tr = ood["score_fn"](pooled["train"])
+    ood["train_above_threshold_by_source"] = {src: float((s_tr[[it.source == src for it in train]] > ood["threshold"]).mean())
+                                              for src in sorted({it.source for it in train})}
+    log(f"gate: ood threshold {ood['threshold']:.3f}, hard {ood['hard_threshold']:.3f}, retake_max {ood['retake_max']} (degraded train {ood['degraded_train_percentiles']}) (val percentiles {ood['val_percentiles']}), thresholds {q_thr}")
     log(f"effnet done: val AUC {metrics.auc(ym_val, ensemble.malignant_prob(p7_val_eff)):.4f}, {time.time() - t_start:.0f}s elapsed")
 
     # ---- 4. compact CNN
@@ -222,7 +259,7 @@ def main():
     shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
     files = {}
     check = np.stack([preprocess.normalize(u8_val[i].astype(np.float32)) for i in range(min(4, len(u8_val)))])
-    eff_export = im.Exported(bottom.to(memory_format=torch.contiguous_format), top, ood).eval()
+    eff_export = im.Exported(bottom.to(memory_format=torch.contiguous_format), top, ood, retake).eval()
     top.eval()
     diff_eff = export.export_image_model(eff_export, staging / "image_effnet_lite0.onnx", check)
     diff_cnn = export.export_image_model(im.Exported(torch.nn.Identity(), cnn).eval(), staging / "image_compact_cnn.onnx", check)
@@ -282,18 +319,21 @@ def main():
     for f in ("image_effnet_lite0.onnx", "image_compact_cnn.onnx", "tabular_lightgbm.onnx", "tabular_xgboost.onnx"):
         shutil.copy2(staging / f, a.out / f)
     wall = log.total_wall()  # all invocations of this run, resumed ones included
-    manifest = report.build_manifest(a, cfgs, tab_use, tab_auc, results, train, ham_val, test, len(yt), wall, diff_eff, diff_cnn, tab_diff)
+    manifest = report.build_manifest(a, cfgs, tab_use, tab_auc, results, train, ham_val, test, len(yt), wall, diff_eff, diff_cnn, tab_diff, full_ft)
     manifest["quality"] = {
         "params": quality.PARAMS,
         "thresholds": q_thr,
         "ood": {"model": "effnet_lite0", "output": "ood", "threshold": ood["threshold"], "hard_threshold": ood["hard_threshold"],
+                "train_above_threshold_by_source": ood["train_above_threshold_by_source"],
+                "retake_output": "ood_retake", "retake_order": quality.RETAKE_REASONS, "retake_max": ood["retake_max"],
                 "degraded_train_percentiles": ood["degraded_train_percentiles"], "method": "mahalanobis_pooled_block_stats", "dim": ood["dim"], "validation_percentiles": {str(k): v for k, v in ood["val_percentiles"].items()}},
         "fitted_on": {"thresholds": f"{len(q_pick)} training images and {q_summary['n_degraded_each']} degraded copies of training images per degradation",
-                      "ood": "pooled frozen-block statistics of training images (mean, covariance) and validation images (99th percentile threshold)"},
+                      "ood": "pooled block statistics of training images (mean, covariance) and validation images (99th percentile threshold)",
+                      "retake": f"one Gaussian per problem over {len(pick_rt)} training images degraded that way at random strengths {quality.STRENGTHS}; cut = 99th percentile of {len(pick_rv)} validation images degraded the same way"},
         "clean_percentiles": q_summary["clean_percentiles"],
     }
     export.write_json(a.out / "manifest.json", manifest)
-    gate = report.gate_report(a, a.out / "image_effnet_lite0.onnx", manifest["quality"], u8_te, ood["score_fn"](pooled["test"]), work, log)
+    gate = report.gate_report(a, a.out / "image_effnet_lite0.onnx", manifest["quality"], u8_te, ood["score_fn"](pooled["test"]), ood_retake_test, work, log)
     report.write_golden(a, manifest, golden_dir, log)
     report.write_report(a.out, manifest, results, tab_auc, vals, ym_te, y7_te, ym_val, p7_val_eff, tab_val, tab_use, has_meta, gate, log)
     log(f"done in {wall / 60:.1f} min")

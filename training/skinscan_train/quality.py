@@ -61,19 +61,40 @@ def measures(img: np.ndarray, center: float, k: float) -> dict:
             "lesion_offset": off, "lesion_contrast": contrast}
 
 
-def verdict(m: dict, ood: float | None, q: dict) -> tuple[str, str | None]:
-    """(verdict, reason) in the order the Rust gate checks them:
-    ood > hard_threshold -> not_a_lesion; exposure; blur; ood > threshold -> not_a_lesion; lesion size/centring."""
-    t = q["thresholds"]
-    # Far outside anything lesion-like, even a badly exposed lesion: not a lesion.
-    if ood is not None and ood > q["ood"]["hard_threshold"]:
-        return "not_a_lesion", "not_a_lesion"
+def photo_problem(m: dict, t: dict) -> str | None:
+    """The retake reason an exposure or blur problem gives, in the gate's order (dark, overexposed, blurry)."""
     if m["brightness"] < t["min_brightness"]:
-        return "retake", "too_dark"
+        return "too_dark"
     if m["brightness"] > t["max_brightness"] or m["clipped"] > t["max_clipped"]:
-        return "retake", "overexposed"
+        return "overexposed"
     if m["sharpness"] < t["min_sharpness"]:
-        return "retake", "blurry"
+        return "blurry"
+    return None
+
+
+RETAKE_REASONS = ["too_dark", "overexposed", "blurry"]  # order of the model's ``ood_retake`` output
+
+
+def verdict(m: dict, ood: float | None, q: dict, ood_retake=None) -> tuple[str, str | None]:
+    """(verdict, reason) in the order the Rust gate checks them:
+    ood > hard_threshold -> not_a_lesion; exposure or blur problem r -> not_a_lesion if
+    ood_retake[r] > retake_max[r], else retake r; ood > threshold -> not_a_lesion; lesion size/centring.
+
+    ``ood_retake``: the model's scores against training photos degraded as too dark, overexposed
+    and blurry (``RETAKE_REASONS`` order)."""
+    t = q["thresholds"]
+    o = q.get("ood") if ood is not None else None
+    # Far outside anything lesion-like, even a badly exposed lesion: not a lesion.
+    if o and ood > o["hard_threshold"]:
+        return "not_a_lesion", "not_a_lesion"
+    problem = photo_problem(m, t)
+    if problem:
+        # A dark, washed-out or blurred lesion still looks like training lesions with the same
+        # problem; a blurred face or a dark night sky does not, and retaking will not help.
+        limit = (o.get("retake_max") or {}).get(problem) if o else None
+        if limit is not None and ood_retake is not None and float(ood_retake[RETAKE_REASONS.index(problem)]) > limit:
+            return "not_a_lesion", "not_a_lesion"
+        return "retake", problem
     # A well-exposed, sharp photo that still does not look like the training images.
     if ood is not None and ood > q["ood"]["threshold"]:
         return "not_a_lesion", "not_a_lesion"
@@ -106,6 +127,24 @@ def overexpose(img: np.ndarray, factor: float = 2.6) -> np.ndarray:
 
 
 DEGRADATIONS = {"blurry": lambda im: gaussian_blur(im, 3.0), "too_dark": darken, "overexposed": overexpose}
+
+# The same problems over a range of strengths, for the per-problem OOD Gaussians. Real photos are
+# blurred at camera resolution and then downscaled, so a fixed blur applied to the 224x224 image
+# (sigma 3 here is about sigma 8 on a 600-pixel photo) covers only severe blur.
+STRENGTHS = {"blurry": (0.7, 4.0), "too_dark": (0.12, 0.35), "overexposed": (1.8, 3.2)}
+
+
+def degrade(img: np.ndarray, reason: str, strength: float) -> np.ndarray:
+    if reason == "blurry":
+        return gaussian_blur(img, strength)
+    if reason == "too_dark":
+        return darken(img, strength)
+    return overexpose(img, strength)
+
+
+def degrade_random(img: np.ndarray, reason: str, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = STRENGTHS[reason]
+    return degrade(img, reason, float(rng.uniform(lo, hi)))
 
 
 # ---------------------------------------------------------------- fitting (training side only)

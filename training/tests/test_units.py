@@ -64,3 +64,23 @@ def test_splits_have_no_lesion_leakage(data_dir):
     assert 0.17 < len(va) / len(ham) < 0.23
     test_ids = {i.image for i in data.read_set(data_dir, "ham10000-test")}
     assert not (test_ids & {i.image for i in ham})
+
+
+def test_gate_verdict_per_reason_ood_limits_mirror_rust():
+    from skinscan_train import quality
+
+    t = {"min_brightness": 60.0, "max_brightness": 240.0, "max_clipped": 0.3, "min_sharpness": 2.0,
+         "min_lesion_area": 0.02, "min_lesion_contrast": 0.03, "max_lesion_offset": 0.7}
+    good = {"sharpness": 30.0, "brightness": 150.0, "clipped": 0.0, "lesion_area": 0.15, "lesion_offset": 0.1, "lesion_contrast": 0.2}
+    blurry, dark = {**good, "sharpness": 0.5}, {**good, "brightness": 30.0, "sharpness": 0.5}
+    q = {"thresholds": t, "ood": {"threshold": 1.0, "hard_threshold": 10.0,
+                                  "retake_max": {"too_dark": 3.0, "overexposed": 4.0, "blurry": 1.2}}}
+    # ood_retake in RETAKE_REASONS order: too_dark, overexposed, blurry
+    assert quality.verdict(blurry, 5.0, q, [9.0, 9.0, 1.1]) == ("retake", "blurry")
+    assert quality.verdict(blurry, 5.0, q, [0.0, 0.0, 2.0]) == ("not_a_lesion", "not_a_lesion")
+    assert quality.verdict(dark, 5.0, q, [2.0, 9.0, 9.0]) == ("retake", "too_dark")
+    assert quality.verdict(dark, 5.0, q, [3.5, 0.0, 0.0]) == ("not_a_lesion", "not_a_lesion")
+    assert quality.verdict(blurry, 11.0, q, [0.0, 0.0, 0.0]) == ("not_a_lesion", "not_a_lesion")
+    assert quality.verdict(good, 0.5, q, [9.0, 9.0, 9.0]) == ("ok", None)
+    # Without the model's per-problem scores only the hard cut applies.
+    assert quality.verdict(blurry, 5.0, q) == ("retake", "blurry")
