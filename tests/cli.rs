@@ -14,7 +14,11 @@ fn skinscan(args: &[&str]) -> Output {
 }
 
 fn fixture(name: &str) -> String {
-    common::fixtures().join("inputs").join(name).display().to_string()
+    common::fixtures()
+        .join("inputs")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 /// Exit status 2 and exactly one line `error: …` on stderr, nothing on stdout.
@@ -22,22 +26,49 @@ fn assert_one_line_error(out: &Output, needle: &str) {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "stderr: {err}");
-    assert!(err.starts_with("error: ") && err.contains(needle), "stderr: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle),
+        "stderr: {err}"
+    );
     assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn classify_json_has_exactly_the_documented_keys() {
-    let out = skinscan(&["classify", &fixture("reference.png"), "--json", "--age", "60", "--sex", "male", "--site", "torso"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = skinscan(&[
+        "classify",
+        &fixture("reference.png"),
+        "--json",
+        "--age",
+        "60",
+        "--sex",
+        "male",
+        "--site",
+        "torso",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
         keys,
         [
-            "diagnosis", "heatmap", "image_probability", "malignant_probability", "metadata_used", "model_version",
-            "quality", "risk_tier", "tabular_probability", "timings_ms", "top_dx", "warnings",
+            "diagnosis",
+            "heatmap",
+            "image_probability",
+            "malignant_probability",
+            "metadata_used",
+            "model_version",
+            "quality",
+            "risk_tier",
+            "tabular_probability",
+            "timings_ms",
+            "top_dx",
+            "warnings",
         ]
     );
     // Issue 6: the gate's verdict (null only for a manifest without a quality block) and the
@@ -50,7 +81,10 @@ fn classify_json_has_exactly_the_documented_keys() {
         let verdict = q["verdict"].as_str().unwrap();
         assert!(["ok", "retake", "not_a_lesion"].contains(&verdict), "{q}");
         assert_eq!(q["reason"].is_null(), verdict == "ok", "{q}");
-        assert!(q["ood_score"].is_f64(), "the default model's OOD score applies: {q}");
+        assert!(
+            q["ood_score"].is_f64(),
+            "the default model's OOD score applies: {q}"
+        );
     } else {
         assert!(q.is_null());
     }
@@ -58,14 +92,34 @@ fn classify_json_has_exactly_the_documented_keys() {
     let (hw, hh) = (h["width"].as_u64().unwrap(), h["height"].as_u64().unwrap());
     let values = h["values"].as_array().unwrap();
     assert_eq!(values.len() as u64, hw * hh);
-    assert!(values.iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())));
-    assert!(values.iter().any(|x| x.as_f64().unwrap() == 1.0), "normalised to a maximum of 1");
+    assert!(values
+        .iter()
+        .all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())));
+    assert!(
+        values.iter().any(|x| x.as_f64().unwrap() == 1.0),
+        "normalised to a maximum of 1"
+    );
     assert!(h["min"].as_f64().unwrap() <= h["max"].as_f64().unwrap());
     assert_eq!(v["metadata_used"], true);
     assert!(v["tabular_probability"].is_f64());
-    let mut t: Vec<&str> = v["timings_ms"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut t: Vec<&str> = v["timings_ms"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     t.sort();
-    assert_eq!(t, ["cnn", "decode", "ensemble", "preprocess", "tabular", "total"]);
+    assert_eq!(
+        t,
+        [
+            "cnn",
+            "decode",
+            "ensemble",
+            "preprocess",
+            "tabular",
+            "total"
+        ]
+    );
     assert!(["low", "moderate", "high"].contains(&v["risk_tier"].as_str().unwrap()));
     // Diagnosis codes in manifest order (serde_json::Value sorts keys, so look at the text).
     let text = String::from_utf8_lossy(&out.stdout);
@@ -73,10 +127,19 @@ fn classify_json_has_exactly_the_documented_keys() {
     let at: Vec<usize> = manifest
         .diagnoses
         .iter()
-        .map(|d| text.find(&format!("\"{}\":", d.code)).unwrap_or_else(|| panic!("no {}", d.code)))
+        .map(|d| {
+            text.find(&format!("\"{}\":", d.code))
+                .unwrap_or_else(|| panic!("no {}", d.code))
+        })
         .collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "diagnosis order: {text}");
-    assert_eq!(v["diagnosis"].as_object().unwrap().len(), manifest.diagnoses.len());
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "diagnosis order: {text}"
+    );
+    assert_eq!(
+        v["diagnosis"].as_object().unwrap().len(),
+        manifest.diagnoses.len()
+    );
 
     let out = skinscan(&["classify", &fixture("reference.png"), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -86,10 +149,22 @@ fn classify_json_has_exactly_the_documented_keys() {
 
 #[test]
 fn classify_human_output_and_model_choice() {
-    let out = skinscan(&["classify", &fixture("reference.png"), "--model", "compact_cnn"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = skinscan(&[
+        "classify",
+        &fixture("reference.png"),
+        "--model",
+        "compact_cnn",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("risk tier") && text.contains("+compact_cnn"), "{text}");
+    assert!(
+        text.contains("risk tier") && text.contains("+compact_cnn"),
+        "{text}"
+    );
     assert!(text.contains("This is not a diagnosis."), "{text}");
     assert!(text.contains("photo quality"), "{text}");
 }
@@ -97,13 +172,30 @@ fn classify_human_output_and_model_choice() {
 #[test]
 fn bench_reports_first_and_median_timings() {
     let out = skinscan(&["bench", &fixture("upright.jpg"), "--runs", "2"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("(320x240)") && text.contains("median of 2"), "{text}");
-    let total = text.lines().find(|l| l.starts_with("total")).expect("a total row");
-    let ms: Vec<f64> = total.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    assert!(
+        text.contains("(320x240)") && text.contains("median of 2"),
+        "{text}"
+    );
+    let total = text
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total row");
+    let ms: Vec<f64> = total
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert!(ms.len() == 3 && ms.iter().all(|&v| v > 0.0), "{total}");
-    assert_one_line_error(&skinscan(&["bench", &fixture("upright.jpg"), "--runs", "0"]), "--runs");
+    assert_one_line_error(
+        &skinscan(&["bench", &fixture("upright.jpg"), "--runs", "0"]),
+        "--runs",
+    );
 }
 
 #[test]
@@ -119,7 +211,12 @@ fn every_sample_image_is_classified() {
             continue;
         }
         let out = skinscan(&["classify", p.to_str().unwrap(), "--json"]);
-        assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         eprintln!(
             "{}: {} {:.3} (total {:.1} ms)",
@@ -135,20 +232,55 @@ fn every_sample_image_is_classified() {
 
 #[test]
 fn errors_are_one_line_with_status_2() {
-    assert_one_line_error(&skinscan(&["classify", &fixture("photo.heic")]), "HEIC is not supported; export the photo as JPEG");
-    assert_one_line_error(&skinscan(&["classify", &fixture("truncated.jpg")]), "truncated");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--sex", "x"]), "invalid field `sex`");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--age", "old"]), "invalid field `age`");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--age", "130"]), "invalid field `age`");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--site", "moon"]), "invalid field `site`");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--model", "nope"]), "invalid field `model`");
-    assert_one_line_error(&skinscan(&["classify", "/no/such/file.jpg"]), "/no/such/file.jpg");
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("photo.heic")]),
+        "HEIC is not supported; export the photo as JPEG",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("truncated.jpg")]),
+        "truncated",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--sex", "x"]),
+        "invalid field `sex`",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--age", "old"]),
+        "invalid field `age`",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--age", "130"]),
+        "invalid field `age`",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--site", "moon"]),
+        "invalid field `site`",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--model", "nope"]),
+        "invalid field `model`",
+    );
+    assert_one_line_error(
+        &skinscan(&["classify", "/no/such/file.jpg"]),
+        "/no/such/file.jpg",
+    );
     assert_one_line_error(&skinscan(&["classify"]), "IMAGE");
-    assert_one_line_error(&skinscan(&["classify", &fixture("reference.png"), "--colour"]), "unknown option");
+    assert_one_line_error(
+        &skinscan(&["classify", &fixture("reference.png"), "--colour"]),
+        "unknown option",
+    );
     assert_one_line_error(&skinscan(&["frobnicate"]), "unknown command");
-    assert_one_line_error(&skinscan(&["evaluate", "--images", "/nonexistent"]), "--labels");
+    assert_one_line_error(
+        &skinscan(&["evaluate", "--images", "/nonexistent"]),
+        "--labels",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_skinscan"))
-        .args(["classify", &fixture("reference.png"), "--models", "/nonexistent"])
+        .args([
+            "classify",
+            &fixture("reference.png"),
+            "--models",
+            "/nonexistent",
+        ])
         .output()
         .unwrap();
     assert_one_line_error(&out, "manifest.json");
@@ -158,7 +290,9 @@ fn errors_are_one_line_with_status_2() {
 fn evaluate_counts_bad_images_and_goes_on() {
     let dir = std::env::temp_dir().join(format!("skinscan-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let copy = |from: &str, to: &str| std::fs::copy(common::fixtures().join("inputs").join(from), dir.join(to)).unwrap();
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(common::fixtures().join("inputs").join(from), dir.join(to)).unwrap()
+    };
     copy("upright.jpg", "a.jpg");
     copy("reference.png", "b.png");
     copy("truncated.jpg", "c.jpg");
@@ -176,15 +310,29 @@ fn evaluate_counts_bad_images_and_goes_on() {
     .unwrap();
     let preds = dir.join("preds.csv");
     let out = skinscan(&[
-        "evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--json",
-        "--predictions", preds.to_str().unwrap(),
+        "evaluate",
+        "--images",
+        dir.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--json",
+        "--predictions",
+        preds.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["n"], 3);
     assert_eq!(r["failed"]["count"], 2);
-    let failed: Vec<&str> =
-        r["failed"]["images"].as_array().unwrap().iter().map(|f| f["image"].as_str().unwrap()).collect();
+    let failed: Vec<&str> = r["failed"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["image"].as_str().unwrap())
+        .collect();
     assert_eq!(failed, ["c", "missing"]);
     let roc = r["roc_auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&roc));
@@ -196,13 +344,25 @@ fn evaluate_counts_bad_images_and_goes_on() {
     assert_eq!(total, 3);
     let csv = std::fs::read_to_string(&preds).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "image,malignant_probability,risk_tier,top_dx,quality");
+    assert_eq!(
+        rows[0],
+        "image,malignant_probability,risk_tier,top_dx,quality"
+    );
     assert_eq!(rows.len(), 4);
     assert!(rows[1].starts_with("a,"));
     // Human output mentions the failures by name.
-    let out = skinscan(&["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    let out = skinscan(&[
+        "evaluate",
+        "--images",
+        dir.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("roc_auc") && text.contains("  c: ") && text.contains("  missing: "), "{text}");
+    assert!(
+        text.contains("roc_auc") && text.contains("  c: ") && text.contains("  missing: "),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -211,34 +371,80 @@ fn evaluate_counts_verdicts_on_a_gate_set_without_malignancy_labels() {
     // A gate test set's shape (training/gate_set.py): blank malignant/dx, an `expected` column.
     let dir = std::env::temp_dir().join(format!("skinscan-cli-gate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(common::fixtures().join("inputs").join("reference.png"), dir.join("a.png")).unwrap();
-    std::fs::copy(common::fixtures().join("inputs").join("upright.jpg"), dir.join("b.jpg")).unwrap();
+    std::fs::copy(
+        common::fixtures().join("inputs").join("reference.png"),
+        dir.join("a.png"),
+    )
+    .unwrap();
+    std::fs::copy(
+        common::fixtures().join("inputs").join("upright.jpg"),
+        dir.join("b.jpg"),
+    )
+    .unwrap();
     let labels = dir.join("labels.csv");
-    std::fs::write(&labels, "image,malignant,dx,age,sex,site,expected\na,,,,,,not_a_lesion\nb,,,,,,retake:blurry\n").unwrap();
-    let args = ["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()];
+    std::fs::write(
+        &labels,
+        "image,malignant,dx,age,sex,site,expected\na,,,,,,not_a_lesion\nb,,,,,,retake:blurry\n",
+    )
+    .unwrap();
+    let args = [
+        "evaluate",
+        "--images",
+        dir.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ];
     let out = skinscan(&[&args[..], &["--json"]].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["n"], 0);
-    for k in ["roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"] {
+    for k in [
+        "roc_auc",
+        "accuracy",
+        "balanced_accuracy",
+        "sensitivity",
+        "specificity",
+    ] {
         assert!(r[k].is_null(), "{k} is undefined without labels: {r}");
     }
     assert_eq!(r["failed"]["count"], 0);
     let q = &r["quality"];
     if common::classifier().has_quality_gate() {
         assert_eq!(q["n"], 2);
-        let counted = ["ok", "retake", "not_a_lesion"].iter().map(|k| q[k].as_u64().unwrap()).sum::<u64>();
+        let counted = ["ok", "retake", "not_a_lesion"]
+            .iter()
+            .map(|k| q[k].as_u64().unwrap())
+            .sum::<u64>();
         assert_eq!(counted, 2);
-        let reasons: u64 = q["reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        let reasons: u64 = q["reasons"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         assert_eq!(reasons, q["retake"].as_u64().unwrap());
         let right = q["as_expected"].as_u64().unwrap();
-        assert_eq!(q["as_expected_fraction"].as_f64().unwrap(), right as f64 / 2.0);
+        assert_eq!(
+            q["as_expected_fraction"].as_f64().unwrap(),
+            right as f64 / 2.0
+        );
     } else {
         assert!(q.is_null());
     }
     let out = skinscan(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("roc_auc                      n/a") && text.contains("photo quality"), "{text}");
+    assert!(
+        text.contains("roc_auc                      n/a") && text.contains("photo quality"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

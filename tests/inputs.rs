@@ -24,7 +24,12 @@ fn other_warnings(a: &Assessment) -> Vec<&str> {
         Some(q) => quality_warning(q.verdict),
         None => Some(NO_GATE_WARNING.to_string()),
     };
-    a.warnings.iter().skip(1).map(String::as_str).filter(|w| Some(*w) != gate.as_deref()).collect()
+    a.warnings
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|w| Some(*w) != gate.as_deref())
+        .collect()
 }
 
 // ---------------------------------------------------------------- crafted files
@@ -34,7 +39,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -111,14 +120,20 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
 
 fn encode_png(img: &DynamicImage) -> Vec<u8> {
     let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
     out
 }
 
 fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .unwrap();
     out
 }
@@ -150,39 +165,141 @@ fn hostile_and_malformed_inputs_get_typed_errors() {
     let mut random = noise(4096, 42);
     random[0] = 0x13; // not any magic number
     let bomb = png_bomb();
-    assert!(bomb.len() < 1_000_000, "the bomb is a small file: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 1_000_000,
+        "the bomb is a small file: {} bytes",
+        bomb.len()
+    );
 
     let cases: Vec<(&str, Vec<u8>, Box<dyn Fn(&Error) -> bool>)> = vec![
-        ("empty file", vec![], Box::new(|e| matches!(e, Error::Empty))),
-        ("truncated JPEG (fixture, 60%)", common::input("truncated.jpg"), Box::new(corrupt)),
-        ("JPEG cut after its headers", cut(&upright, 0.05), Box::new(corrupt)),
-        ("JPEG magic then noise", jpeg_noise.clone(), Box::new(corrupt)),
-        ("JPEG magic, noise, end marker", [jpeg_noise, vec![0xFF, 0xD9]].concat(), Box::new(corrupt)),
-        ("text renamed .jpg", common::input("text.jpg"), Box::new(unsupported("a text file"))),
-        ("PNG declaring 100000x100000", png_declaring(100_000, 100_000, &[0; 16]), Box::new(
-            |e| matches!(e, Error::TooLarge { width: 100_000, height: 100_000, .. }),
-        )),
-        ("PNG bomb 30000x30000 of zeros", bomb, Box::new(
-            |e| matches!(e, Error::TooLarge { width: 30_000, height: 30_000, .. }),
-        )),
-        ("PNG wider than the cap", png_declaring(MAX_SIDE + 1, 1, &[0; 16]), Box::new(too_large)),
-        ("BMP declaring 20000x20000", bmp_declaring(20_000, 20_000), Box::new(
-            |e| matches!(e, Error::TooLarge { width: 20_000, height: 20_000, .. }),
-        )),
-        ("PNG declaring 0x0", std::mem::take(&mut zero_png), Box::new(corrupt)),
-        ("PNG with garbage pixel data", std::mem::take(&mut garbage_idat), Box::new(corrupt)),
+        (
+            "empty file",
+            vec![],
+            Box::new(|e| matches!(e, Error::Empty)),
+        ),
+        (
+            "truncated JPEG (fixture, 60%)",
+            common::input("truncated.jpg"),
+            Box::new(corrupt),
+        ),
+        (
+            "JPEG cut after its headers",
+            cut(&upright, 0.05),
+            Box::new(corrupt),
+        ),
+        (
+            "JPEG magic then noise",
+            jpeg_noise.clone(),
+            Box::new(corrupt),
+        ),
+        (
+            "JPEG magic, noise, end marker",
+            [jpeg_noise, vec![0xFF, 0xD9]].concat(),
+            Box::new(corrupt),
+        ),
+        (
+            "text renamed .jpg",
+            common::input("text.jpg"),
+            Box::new(unsupported("a text file")),
+        ),
+        (
+            "PNG declaring 100000x100000",
+            png_declaring(100_000, 100_000, &[0; 16]),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Error::TooLarge {
+                        width: 100_000,
+                        height: 100_000,
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "PNG bomb 30000x30000 of zeros",
+            bomb,
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Error::TooLarge {
+                        width: 30_000,
+                        height: 30_000,
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "PNG wider than the cap",
+            png_declaring(MAX_SIDE + 1, 1, &[0; 16]),
+            Box::new(too_large),
+        ),
+        (
+            "BMP declaring 20000x20000",
+            bmp_declaring(20_000, 20_000),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Error::TooLarge {
+                        width: 20_000,
+                        height: 20_000,
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "PNG declaring 0x0",
+            std::mem::take(&mut zero_png),
+            Box::new(corrupt),
+        ),
+        (
+            "PNG with garbage pixel data",
+            std::mem::take(&mut garbage_idat),
+            Box::new(corrupt),
+        ),
         ("truncated PNG", cut(&reference_png, 0.5), Box::new(corrupt)),
-        ("truncated WebP", cut(&common::input("lossless.webp"), 0.5), Box::new(corrupt)),
-        ("truncated BMP", cut(&common::input("reference.bmp"), 0.3), Box::new(corrupt)),
+        (
+            "truncated WebP",
+            cut(&common::input("lossless.webp"), 0.5),
+            Box::new(corrupt),
+        ),
+        (
+            "truncated BMP",
+            cut(&common::input("reference.bmp"), 0.3),
+            Box::new(corrupt),
+        ),
         ("GIF with zero frames", gif_no_frames, Box::new(corrupt)),
-        ("HEIC header (ftyp heic)", common::input("photo.heic"), Box::new(|e| {
-            unsupported("HEIC")(e) && e.to_string() == "HEIC is not supported; export the photo as JPEG"
-        })),
+        (
+            "HEIC header (ftyp heic)",
+            common::input("photo.heic"),
+            Box::new(|e| {
+                unsupported("HEIC")(e)
+                    && e.to_string() == "HEIC is not supported; export the photo as JPEG"
+            }),
+        ),
         ("AVIF header", avif_header, Box::new(unsupported("AVIF"))),
-        ("SVG", common::input("drawing.svg"), Box::new(unsupported("SVG"))),
-        ("PDF", common::input("document.pdf"), Box::new(unsupported("PDF"))),
-        ("TIFF header", b"II*\0\x08\0\0\0\0\0".to_vec(), Box::new(unsupported("TIFF (or camera RAW)"))),
-        ("random bytes", random, Box::new(|e| matches!(e, Error::UnknownFormat(_)))),
+        (
+            "SVG",
+            common::input("drawing.svg"),
+            Box::new(unsupported("SVG")),
+        ),
+        (
+            "PDF",
+            common::input("document.pdf"),
+            Box::new(unsupported("PDF")),
+        ),
+        (
+            "TIFF header",
+            b"II*\0\x08\0\0\0\0\0".to_vec(),
+            Box::new(unsupported("TIFF (or camera RAW)")),
+        ),
+        (
+            "random bytes",
+            random,
+            Box::new(|e| matches!(e, Error::UnknownFormat(_))),
+        ),
     ];
     assert!(cases.len() >= 20);
     let mut failures = Vec::new();
@@ -222,34 +339,68 @@ fn assert_same(name: &str, a: &Assessment, b: &Assessment) {
 fn unusual_but_valid_inputs_are_classified() {
     let reference = classify(&common::input("reference.png")).unwrap();
     assert_ok("reference.png", &reference);
-    assert!(other_warnings(&reference).is_empty(), "a 192x144 photo gets no size warning: {:?}", reference.warnings);
+    assert!(
+        other_warnings(&reference).is_empty(),
+        "a 192x144 photo gets no size warning: {:?}",
+        reference.warnings
+    );
 
     // Lossless containers of the same pixels must give exactly the same result.
     for name in ["reference.bmp", "lossless.webp", "exif6.png"] {
         let a = classify(&common::input(name)).unwrap();
-        eprintln!("{name:<16} -> {} {:.4}", a.risk_tier.as_str(), a.malignant_probability);
+        eprintln!(
+            "{name:<16} -> {} {:.4}",
+            a.risk_tier.as_str(),
+            a.malignant_probability
+        );
         assert_same(name, &a, &reference);
         assert_eq!(a.image_size, (192, 144), "{name}: upright size");
     }
     // 16-bit RGB PNG of the same pixels (v * 257 maps back to v exactly).
-    let png = image::load_from_memory(&common::input("reference.png")).unwrap().into_rgb8();
-    let wide = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(png.width(), png.height(), |x, y| {
-        image::Rgb(png.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
-    });
+    let png = image::load_from_memory(&common::input("reference.png"))
+        .unwrap()
+        .into_rgb8();
+    let wide =
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(png.width(), png.height(), |x, y| {
+            image::Rgb(png.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
+        });
     let a = classify(&encode_png(&DynamicImage::ImageRgb16(wide))).unwrap();
     assert_same("rgb16.png", &a, &reference);
     // Animated GIF: the first frame, exactly as PIL decodes it.
     let gif = classify(&common::input("animated.gif")).unwrap();
-    assert_same("animated.gif", &gif, &classify(&common::input("gif_first.png")).unwrap());
+    assert_same(
+        "animated.gif",
+        &gif,
+        &classify(&common::input("gif_first.png")).unwrap(),
+    );
     // RGBA: composited on the manifest's white exactly as PIL.alpha_composite does.
     let rgba = classify(&common::input("rgba.png")).unwrap();
-    assert_same("rgba.png", &rgba, &classify(&common::input("rgba_flat.png")).unwrap());
-    assert_ne!(rgba.diagnosis, reference.diagnosis, "transparency must change the picture");
+    assert_same(
+        "rgba.png",
+        &rgba,
+        &classify(&common::input("rgba_flat.png")).unwrap(),
+    );
+    assert_ne!(
+        rgba.diagnosis, reference.diagnosis,
+        "transparency must change the picture"
+    );
 
     // Lossy or converted ones: a classification, no error.
-    for name in ["cmyk.jpg", "progressive.jpg", "gray.jpg", "gray16.png", "lossy.webp", "upright.jpg", "exif6.jpg"] {
+    for name in [
+        "cmyk.jpg",
+        "progressive.jpg",
+        "gray.jpg",
+        "gray16.png",
+        "lossy.webp",
+        "upright.jpg",
+        "exif6.jpg",
+    ] {
         let a = classify(&common::input(name)).unwrap();
-        eprintln!("{name:<16} -> {} {:.4}", a.risk_tier.as_str(), a.malignant_probability);
+        eprintln!(
+            "{name:<16} -> {} {:.4}",
+            a.risk_tier.as_str(),
+            a.malignant_probability
+        );
         assert_ok(name, &a);
         assert!(other_warnings(&a).is_empty(), "{name}: {:?}", a.warnings);
     }
@@ -258,28 +409,46 @@ fn unusual_but_valid_inputs_are_classified() {
 /// Mean absolute difference of two decoded RGB images of the same size, in 8-bit levels.
 fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let s: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+    let s: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
     s as f64 / a.as_raw().len() as f64
 }
 
 #[test]
 fn colour_conversions_keep_the_picture() {
     let bg = [255, 255, 255];
-    let upright = decode::decode(&common::input("upright.jpg"), bg).unwrap().image;
+    let upright = decode::decode(&common::input("upright.jpg"), bg)
+        .unwrap()
+        .image;
     // CMYK (Adobe, inverted as Pillow writes it) comes back as the same picture, not a negative.
-    let cmyk = decode::decode(&common::input("cmyk.jpg"), bg).unwrap().image;
+    let cmyk = decode::decode(&common::input("cmyk.jpg"), bg)
+        .unwrap()
+        .image;
     let d = mean_abs_diff(&cmyk, &upright);
     eprintln!("cmyk vs upright: mean |d| = {d:.2} levels");
     assert!(d < 4.0, "CMYK decode is off by {d:.2} levels on average");
-    let progressive = decode::decode(&common::input("progressive.jpg"), bg).unwrap().image;
+    let progressive = decode::decode(&common::input("progressive.jpg"), bg)
+        .unwrap()
+        .image;
     let d = mean_abs_diff(&progressive, &upright);
     assert!(d < 4.0, "progressive decode is off by {d:.2} levels");
     // Grayscale becomes R = G = B.
-    let gray = decode::decode(&common::input("gray.jpg"), bg).unwrap().image;
+    let gray = decode::decode(&common::input("gray.jpg"), bg)
+        .unwrap()
+        .image;
     assert!(gray.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
-    let g16 = decode::decode(&common::input("gray16.png"), bg).unwrap().image;
+    let g16 = decode::decode(&common::input("gray16.png"), bg)
+        .unwrap()
+        .image;
     assert!(g16.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
-    assert!(g16.pixels().any(|p| p[0] > 100), "16-bit values are scaled, not clipped to 255 or truncated to 0");
+    assert!(
+        g16.pixels().any(|p| p[0] > 100),
+        "16-bit values are scaled, not clipped to 255 or truncated to 0"
+    );
 }
 
 /// The same file with its EXIF Orientation tag (0x0112) rewritten from 6 to 1.
@@ -290,7 +459,10 @@ fn without_orientation(jpeg: &[u8]) -> Vec<u8> {
     let (at, value_at) = match out.windows(10).position(|w| w == le) {
         Some(i) => (i, i + 8),
         None => {
-            let i = out.windows(10).position(|w| w == be).expect("an EXIF orientation tag of 6");
+            let i = out
+                .windows(10)
+                .position(|w| w == be)
+                .expect("an EXIF orientation tag of 6");
             (i, i + 9)
         }
     };
@@ -307,22 +479,33 @@ fn exif_orientation_6_gives_the_upright_result() {
     let shown = decode::decode(&exif6, bg).unwrap().image;
     assert_eq!(shown.dimensions(), (320, 240));
     // Exactly the stored pixels turned 90 degrees clockwise, and so exactly the same assessment.
-    let stored = decode::decode(&without_orientation(&exif6), bg).unwrap().image;
+    let stored = decode::decode(&without_orientation(&exif6), bg)
+        .unwrap()
+        .image;
     assert_eq!(stored.dimensions(), (240, 320));
     let turned = image::imageops::rotate90(&stored);
     assert!(shown == turned, "orientation 6 is a clockwise quarter turn");
     let a = classify(&exif6).unwrap();
-    assert_same("exif6.jpg", &a, &classify(&encode_png(&DynamicImage::ImageRgb8(turned))).unwrap());
+    assert_same(
+        "exif6.jpg",
+        &a,
+        &classify(&encode_png(&DynamicImage::ImageRgb8(turned))).unwrap(),
+    );
 
     // The same photo saved upright (its own JPEG compression): the same picture up to
     // re-compression noise, and a wrong turn would be far off.
-    let upright = decode::decode(&common::input("upright.jpg"), bg).unwrap().image;
+    let upright = decode::decode(&common::input("upright.jpg"), bg)
+        .unwrap()
+        .image;
     let d = mean_abs_diff(&shown, &upright);
     eprintln!("exif6.jpg vs upright.jpg: mean |d| = {d:.2} levels");
     assert!(d < 1.5, "{d}");
     assert!(mean_abs_diff(&image::imageops::rotate180(&shown), &upright) > 5.0);
     let b = classify(&common::input("upright.jpg")).unwrap();
-    eprintln!("P(malignant): exif6.jpg {:.5}, upright.jpg {:.5}", a.malignant_probability, b.malignant_probability);
+    eprintln!(
+        "P(malignant): exif6.jpg {:.5}, upright.jpg {:.5}",
+        a.malignant_probability, b.malignant_probability
+    );
     assert!((a.malignant_probability - b.malignant_probability).abs() < 0.02);
     // Lossless: exif6.png is bit-for-bit reference.png (unusual_but_valid_inputs_are_classified).
 }
@@ -331,11 +514,17 @@ fn exif_orientation_6_gives_the_upright_result() {
 fn tiny_and_extreme_shapes_are_classified_with_a_warning() {
     let tiny = classify(&common::input("tiny.png")).unwrap();
     assert_ok("tiny.png", &tiny);
-    assert_eq!(other_warnings(&tiny), ["image is very small (8x8); results are unreliable"]);
+    assert_eq!(
+        other_warnings(&tiny),
+        ["image is very small (8x8); results are unreliable"]
+    );
     for (w, h) in [(1, 1), (1, 3000), (3000, 2)] {
         let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([180, 120, 100])));
         let a = classify(&encode_png(&img)).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
-        assert!(a.warnings.iter().any(|m| m.contains(&format!("({w}x{h})"))), "{w}x{h}");
+        assert!(
+            a.warnings.iter().any(|m| m.contains(&format!("({w}x{h})"))),
+            "{w}x{h}"
+        );
     }
 }
 
@@ -347,7 +536,9 @@ fn phone_sized_48_megapixel_jpeg_is_classified() {
         None => common::input("upright.jpg"),
     };
     let small = image::load_from_memory(&src).unwrap();
-    let big = small.resize_exact(8000, 6000, image::imageops::FilterType::Nearest).into_rgb8();
+    let big = small
+        .resize_exact(8000, 6000, image::imageops::FilterType::Nearest)
+        .into_rgb8();
     let bytes = encode_jpeg(&big, 85);
     drop(big);
     let a = classify(&bytes).unwrap();
@@ -363,8 +554,18 @@ fn phone_sized_48_megapixel_jpeg_is_classified() {
 fn damaged_files_never_panic() {
     // Every fixture cut short and with bytes flipped: an answer or a typed error, never a panic.
     let names = [
-        "reference.png", "reference.bmp", "lossless.webp", "lossy.webp", "animated.gif", "rgba.png",
-        "gray16.png", "upright.jpg", "exif6.jpg", "cmyk.jpg", "progressive.jpg", "gray.jpg",
+        "reference.png",
+        "reference.bmp",
+        "lossless.webp",
+        "lossy.webp",
+        "animated.gif",
+        "rgba.png",
+        "gray16.png",
+        "upright.jpg",
+        "exif6.jpg",
+        "cmyk.jpg",
+        "progressive.jpg",
+        "gray.jpg",
     ];
     let (mut ok, mut err) = (0, 0);
     for name in names {
@@ -374,7 +575,8 @@ fn damaged_files_never_panic() {
             let noise = noise(8, k * 7919 + b.len() as u64);
             // Flip a few bytes after the magic number, then maybe cut.
             for (i, n) in noise.iter().enumerate().take(4) {
-                let at = 16 + (usize::from(*n) * 131 + i * 977 + k as usize * 4099) % (b.len() - 16);
+                let at =
+                    16 + (usize::from(*n) * 131 + i * 977 + k as usize * 4099) % (b.len() - 16);
                 b[at] ^= noise[i + 4] | 1;
             }
             if k % 3 == 0 {

@@ -16,14 +16,28 @@ fn every_listed_model_loads_and_runs() {
     let n_img = manifest.image_models.len();
     let n_tab = manifest.tabular.models.len();
     let photo = common::input("reference.png");
-    let meta = Metadata { age: Some(55.0), sex: Some("female".into()), site: Some("lower extremity".into()) };
-    let partial = Metadata { age: None, sex: Some("male".into()), site: None };
+    let meta = Metadata {
+        age: Some(55.0),
+        sex: Some("female".into()),
+        site: Some("lower extremity".into()),
+    };
+    let partial = Metadata {
+        age: None,
+        sex: Some("male".into()),
+        site: None,
+    };
     // Pair every image model and every tabular model at least once.
     for k in 0..n_img.max(n_tab) {
         let im = &manifest.image_models[k % n_img];
         let tm = &manifest.tabular.models[k % n_tab];
-        let c = Classifier::from_parts(manifest.clone(), &im.id, &tm.id, &read_model(&im.file), &read_model(&tm.file))
-            .unwrap_or_else(|e| panic!("{} + {}: {e}", im.id, tm.id));
+        let c = Classifier::from_parts(
+            manifest.clone(),
+            &im.id,
+            &tm.id,
+            &read_model(&im.file),
+            &read_model(&tm.file),
+        )
+        .unwrap_or_else(|e| panic!("{} + {}: {e}", im.id, tm.id));
         for m in [&Metadata::default(), &meta, &partial] {
             let a = c.classify(&photo, m).unwrap();
             assert_eq!(a.diagnosis.0.len(), manifest.diagnoses.len());
@@ -37,16 +51,45 @@ fn every_listed_model_loads_and_runs() {
             let pt = a.tabular_probability;
             assert_eq!(pt.is_some(), m.any(), "{}: tabular p {pt:?}", tm.id);
             assert!(pt.is_none_or(|p| (0.0..=1.0).contains(&p)));
-            assert!(a.heatmap.width > 0 && a.heatmap.values.len() == a.heatmap.width * a.heatmap.height);
+            assert!(
+                a.heatmap.width > 0 && a.heatmap.values.len() == a.heatmap.width * a.heatmap.height
+            );
             assert!(a.heatmap.values.iter().all(|v| v.is_finite()));
             assert!(!a.embedding.is_empty() && a.embedding.iter().all(|v| v.is_finite()));
-            assert_eq!(a.ood_score.is_some(), im.outputs.ood.is_some(), "{}: ood output", im.id);
+            assert_eq!(
+                a.ood_score.is_some(),
+                im.outputs.ood.is_some(),
+                "{}: ood output",
+                im.id
+            );
             assert!(a.ood_score.is_none_or(f32::is_finite));
         }
         // The tabular model distinguishes patients: a young woman's site vs an old man's.
-        let young = c.classify(&photo, &Metadata { age: Some(20.0), sex: Some("female".into()), site: None }).unwrap();
-        let old = c.classify(&photo, &Metadata { age: Some(85.0), sex: Some("male".into()), site: None }).unwrap();
-        assert_ne!(young.tabular_probability, old.tabular_probability, "{}: metadata has no effect", tm.id);
+        let young = c
+            .classify(
+                &photo,
+                &Metadata {
+                    age: Some(20.0),
+                    sex: Some("female".into()),
+                    site: None,
+                },
+            )
+            .unwrap();
+        let old = c
+            .classify(
+                &photo,
+                &Metadata {
+                    age: Some(85.0),
+                    sex: Some("male".into()),
+                    site: None,
+                },
+            )
+            .unwrap();
+        assert_ne!(
+            young.tabular_probability, old.tabular_probability,
+            "{}: metadata has no effect",
+            tm.id
+        );
         assert_eq!(young.image_probability, old.image_probability);
     }
 }
@@ -56,13 +99,24 @@ fn cam_heatmap_is_the_sum_of_the_malignant_maps() {
     let c = common::classifier();
     let mal = c.manifest().malignant_indices();
     for name in ["reference.png", "gif_first.png", "upright.jpg"] {
-        let a = c.classify(&common::input(name), &Metadata::default()).unwrap();
-        assert!(a.heatmap.width > 1 && a.heatmap.height > 1, "{name}: {}x{}", a.heatmap.width, a.heatmap.height);
+        let a = c
+            .classify(&common::input(name), &Metadata::default())
+            .unwrap();
+        assert!(
+            a.heatmap.width > 1 && a.heatmap.height > 1,
+            "{name}: {}x{}",
+            a.heatmap.width,
+            a.heatmap.height
+        );
         // The exported model computes cam = W . fmap + b and logits = W . mean(fmap) + b, so each
         // class map averages to its logit: the heatmap must average to the malignant logits' sum.
-        let mean = a.heatmap.values.iter().map(|&v| f64::from(v)).sum::<f64>() / a.heatmap.values.len() as f64;
+        let mean = a.heatmap.values.iter().map(|&v| f64::from(v)).sum::<f64>()
+            / a.heatmap.values.len() as f64;
         let want: f64 = mal.iter().map(|&k| f64::from(a.logits[k])).sum();
-        assert!((mean - want).abs() < 1e-3 * want.abs().max(1.0), "{name}: heatmap mean {mean} vs logits {want}");
+        assert!(
+            (mean - want).abs() < 1e-3 * want.abs().max(1.0),
+            "{name}: heatmap mean {mean} vs logits {want}"
+        );
         // And the reported diagnosis is the softmax of those logits.
         let z: f64 = a.logits.iter().map(|&l| f64::from(l).exp()).sum();
         for ((_, p), &l) in a.diagnosis.0.iter().zip(&a.logits) {
@@ -88,6 +142,12 @@ fn checksums_are_enforced() {
         Ok(_) => panic!("a corrupted model must not load"),
     }
     // Swapped blobs are caught before tract sees them.
-    assert!(matches!(Classifier::from_bytes(&manifest, &tab, &image), Err(Error::Checksum { .. })));
-    assert!(matches!(Classifier::from_bytes(b"{}", &image, &tab), Err(Error::Manifest(_))));
+    assert!(matches!(
+        Classifier::from_bytes(&manifest, &tab, &image),
+        Err(Error::Checksum { .. })
+    ));
+    assert!(matches!(
+        Classifier::from_bytes(b"{}", &image, &tab),
+        Err(Error::Manifest(_))
+    ));
 }

@@ -12,12 +12,16 @@ pub fn crate_dir() -> &'static Path {
 
 /// `$SKINSCAN_MODELS` (e.g. another training run's output), else `<crate>/models`.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("SKINSCAN_MODELS").map(PathBuf::from).unwrap_or_else(|| crate_dir().join("models"))
+    std::env::var_os("SKINSCAN_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join("models"))
 }
 
 /// Folder with `golden.json` and `golden/`: `$SKINSCAN_GOLDEN`, else `tests/fixtures`.
 pub fn golden_dir() -> PathBuf {
-    std::env::var_os("SKINSCAN_GOLDEN").map(PathBuf::from).unwrap_or_else(fixtures)
+    std::env::var_os("SKINSCAN_GOLDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(fixtures)
 }
 
 pub fn fixtures() -> PathBuf {
@@ -26,7 +30,8 @@ pub fn fixtures() -> PathBuf {
 
 pub fn input(name: &str) -> Vec<u8> {
     let p = fixtures().join("inputs").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_inputs.py)", p.display()))
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_inputs.py)", p.display()))
 }
 
 /// The shared data folder: `$SKINSCAN_DATA`, else `<crate>/../shared/data`. `None` if absent.
