@@ -186,10 +186,11 @@ def pooled_stats(fmap: np.ndarray) -> np.ndarray:
 
 
 def fit_ood(train_stats: np.ndarray, val_stats: np.ndarray, val_quantile: float = 99.0, shrink: float = 1e-3) -> dict:
-    """Mahalanobis distance of the frozen ImageNet block's pooled statistics (mean and std of each
-    channel of EfficientNet block 10) from the training images' distribution, divided by the
-    dimension. Generic ImageNet features separate dermoscopy from other photos far better than the
-    fine-tuned embedding (which maps a cat near the lesion classes it was trained on).
+    """Mahalanobis distance of an inner block's pooled statistics (mean and std of each channel of
+    EfficientNet block 10: frozen ImageNet weights on the CPU path, fine-tuned ones after
+    finetune.py) from the training images' distribution, divided by the dimension. Mid-level
+    statistics separate dermoscopy from other photos far better than the final embedding (which
+    maps a cat near the lesion classes it was trained on).
     score = |(x - mu) @ L|^2 / D with L L^T = (Cov + shrink I)^-1.
     The threshold is the ``val_quantile`` percentile of held-out *in-distribution* (validation)
     scores: no out-of-distribution image is used to fit it."""
