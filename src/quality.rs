@@ -624,6 +624,18 @@ mod tests {
         );
     }
 
+    /// Measures of a sharp, well-exposed photo of a centred lesion.
+    fn good_photo() -> Measures {
+        Measures {
+            sharpness: 30.0,
+            brightness: 150.0,
+            clipped: 0.0,
+            lesion_area: 0.15,
+            lesion_offset: 0.1,
+            lesion_contrast: 0.2,
+        }
+    }
+
     #[test]
     fn verdict_order_follows_quality_py() {
         let t = thresholds();
@@ -632,14 +644,7 @@ mod tests {
             hard_threshold: 1.4,
             retake_max: None,
         });
-        let good = Measures {
-            sharpness: 30.0,
-            brightness: 150.0,
-            clipped: 0.0,
-            lesion_area: 0.15,
-            lesion_offset: 0.1,
-            lesion_contrast: 0.2,
-        };
+        let good = good_photo();
         let dark = Measures {
             brightness: 30.0,
             sharpness: 0.5,
@@ -737,14 +742,7 @@ mod tests {
             hard_threshold: 10.0,
             retake_max,
         });
-        let good = Measures {
-            sharpness: 30.0,
-            brightness: 150.0,
-            clipped: 0.0,
-            lesion_area: 0.15,
-            lesion_offset: 0.1,
-            lesion_contrast: 0.2,
-        };
+        let good = good_photo();
         let blurry = Measures {
             sharpness: 0.5,
             ..good

@@ -129,18 +129,12 @@ def imagenet_net(pack: Path):
 
 
 # ---------------------------------------------------------------- training
-def _to_input(u8: torch.Tensor) -> torch.Tensor:
-    """uint8 NCHW on the device -> normalised float, as ``preprocess.normalize``."""
-    x = u8.float() / 255.0
-    return (x - im.MEAN.to(x.device)) / im.STD.to(x.device)
-
-
 def predict(model: nn.Module, u8: torch.Tensor, batch: int = 500) -> np.ndarray:
     model.eval()
     out = []
     with torch.no_grad(), _autocast(u8.device):
         for i in range(0, len(u8), batch):
-            x = _to_input(u8[i:i + batch]).contiguous(memory_format=torch.channels_last)
+            x = im.to_input(u8[i:i + batch]).contiguous(memory_format=torch.channels_last)
             out.append(F.softmax(model(x).float(), 1).cpu().numpy())
     return np.concatenate(out)
 
@@ -201,7 +195,7 @@ def train_config(cfg: Config, base_net, cut: int, data: dict, dev: torch.device,
             for gp in opt.param_groups:
                 gp["lr"] = lr
             with torch.no_grad():
-                x = im.augment(_to_input(u8_tr[b]), g, cfg.aug_strength).contiguous(memory_format=torch.channels_last)
+                x = im.augment(im.to_input(u8_tr[b]), g, cfg.aug_strength).contiguous(memory_format=torch.channels_last)
             with _autocast(dev):
                 loss = loss_fn(model(x).float(), y_dev[b])
             opt.zero_grad(set_to_none=True)
@@ -236,7 +230,7 @@ def recalibrate_bn(model: nn.Module, u8: torch.Tensor, n: int = 4096, batch: int
     pick = torch.from_numpy(np.sort(np.random.default_rng(seed).choice(len(u8), min(n, len(u8)), replace=False))).to(u8.device)
     with torch.no_grad(), _autocast(u8.device):
         for i in range(0, len(pick), batch):
-            model(_to_input(u8[pick[i:i + batch]]).contiguous(memory_format=torch.channels_last))
+            model(im.to_input(u8[pick[i:i + batch]]).contiguous(memory_format=torch.channels_last))
     for m in bns:
         m.momentum = 0.1
     model.eval()
@@ -272,7 +266,7 @@ def run(pack: Path, out: Path, configs: str = "default", budget_s: float = 380.0
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     arrays, info = read_pack(pack)
-    data = {k: (torch.from_numpy(u8).permute(0, 3, 1, 2).contiguous().to(dev), y7, ym) for k, (u8, y7, ym) in arrays.items()}
+    data = {k: (torch.from_numpy(u8).to(dev), y7, ym) for k, (u8, y7, ym) in arrays.items()}  # uint8 NHWC
     log(f"pack: {info['counts']} on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), "
         f"read in {time.time() - t_start:.0f}s")
     base = imagenet_net(pack)

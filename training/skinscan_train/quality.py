@@ -126,7 +126,9 @@ def overexpose(img: np.ndarray, factor: float = 2.6) -> np.ndarray:
     return np.clip(img.astype(np.float32) * factor + 40, 0, 255)
 
 
-DEGRADATIONS = {"blurry": lambda im: gaussian_blur(im, 3.0), "too_dark": darken, "overexposed": overexpose}
+# Each problem: (function of (image, strength), the fixed strength of the gate set and threshold fitting).
+_DEGRADE = {"blurry": (gaussian_blur, 3.0), "too_dark": (darken, 0.22), "overexposed": (overexpose, 2.6)}
+DEGRADATIONS = {r: (lambda im, f=f, v=v: f(im, v)) for r, (f, v) in _DEGRADE.items()}
 
 # The same problems over a range of strengths, for the per-problem OOD Gaussians. Real photos are
 # blurred at camera resolution and then downscaled, so a fixed blur applied to the 224x224 image
@@ -134,17 +136,9 @@ DEGRADATIONS = {"blurry": lambda im: gaussian_blur(im, 3.0), "too_dark": darken,
 STRENGTHS = {"blurry": (0.7, 4.0), "too_dark": (0.12, 0.35), "overexposed": (1.8, 3.2)}
 
 
-def degrade(img: np.ndarray, reason: str, strength: float) -> np.ndarray:
-    if reason == "blurry":
-        return gaussian_blur(img, strength)
-    if reason == "too_dark":
-        return darken(img, strength)
-    return overexpose(img, strength)
-
-
 def degrade_random(img: np.ndarray, reason: str, rng: np.random.Generator) -> np.ndarray:
     lo, hi = STRENGTHS[reason]
-    return degrade(img, reason, float(rng.uniform(lo, hi)))
+    return _DEGRADE[reason][0](img, float(rng.uniform(lo, hi)))
 
 
 # ---------------------------------------------------------------- fitting (training side only)
