@@ -191,6 +191,15 @@ pub struct ImageModel {
     pub tiers: TierSets,
     #[serde(default)]
     pub test_roc_auc: Option<f64>,
+    /// Test-time augmentation: the diagnosis probabilities are the mean softmax over this many
+    /// quarter turns of the input (1 to 4; 1 = the photo as given). Calibration, stacker and
+    /// tiers were fitted on those averaged probabilities.
+    #[serde(default = "one_turn")]
+    pub quarter_turns: usize,
+}
+
+fn one_turn() -> usize {
+    1
 }
 
 /// Output tensor names of an image model.
@@ -415,6 +424,12 @@ impl Manifest {
                 ));
             }
             check_sha(&m.sha256, &ctx)?;
+            if !(1..=4).contains(&m.quarter_turns) {
+                return bad(format!(
+                    "{ctx}: quarter_turns {} is not 1 to 4",
+                    m.quarter_turns
+                ));
+            }
             if m.calibration.method != "platt" {
                 return bad(format!(
                     "{ctx}: calibration.method `{}` is not supported (only `platt`)",
@@ -845,6 +860,12 @@ pub(crate) mod tests {
         let mut v = sample_json();
         v["image_models"][0]["input_shape"] = serde_json::json!([1, 3, 224, 224]);
         assert!(err_of(v).contains("input_shape"));
+        let mut v = sample_json();
+        v["image_models"][0]["quarter_turns"] = 5.into();
+        assert!(err_of(v).contains("quarter_turns"));
+        let mut v = sample_json();
+        v["image_models"][0]["quarter_turns"] = 0.into();
+        assert!(err_of(v).contains("quarter_turns"));
         let mut v = sample_json();
         v["image_models"][0]["tiers"]["image_only"] =
             serde_json::json!({"low_below": 0.7, "high_from": 0.6});

@@ -179,6 +179,31 @@ impl ImageNet {
         (self.dims.2, self.dims.3)
     }
 
+    /// Run on one preprocessed input, averaged over `turns` quarter turns of it (the manifest's
+    /// `quarter_turns`): `logits` become the log of the mean softmax, so their softmax is the
+    /// averaged probability; the embedding, heatmap and out-of-distribution scores stay those of
+    /// the input as given (the heatmap lines up with the photo; the gate was calibrated on them).
+    pub fn run_turns(&self, input: &[f32], turns: usize) -> Result<ImageOutputs> {
+        let mut out = self.run(input)?;
+        if turns <= 1 {
+            return Ok(out);
+        }
+        let side = self.input_shape[self.input_shape.len() - 1];
+        let mut mean = crate::ensemble::softmax(&out.logits);
+        for k in 1..turns {
+            let turned = crate::preprocess::quarter_turn(input, side, k);
+            let p = crate::ensemble::softmax(&self.run(&turned)?.logits);
+            for (m, v) in mean.iter_mut().zip(p) {
+                *m += v;
+            }
+        }
+        out.logits = mean
+            .iter()
+            .map(|m| (m / turns as f64).max(f64::MIN_POSITIVE).ln() as f32)
+            .collect();
+        Ok(out)
+    }
+
     /// Run on one preprocessed input of `input_shape`.
     pub fn run(&self, input: &[f32]) -> Result<ImageOutputs> {
         let mut out = run(&self.name, &self.plan, &self.input_shape, input)?.into_iter();

@@ -439,7 +439,9 @@ impl Classifier {
         let input = self.preprocess.normalise(&resized);
         drop(resized);
         let t_pre = now();
-        let out = self.image_net.run(&input)?;
+        let out = self
+            .image_net
+            .run_turns(&input, self.image_cfg.quarter_turns)?;
         let t_cnn = now();
         let p_tab = match &features {
             Some(f) => Some(self.tabular_net.run(f)?),
@@ -521,7 +523,9 @@ impl Classifier {
     }
 
     /// The image model alone on a preprocessed input (from [`Classifier::preprocess_bytes`]):
-    /// the benchmark's CNN-only figure, free of decode and resize. Returns the raw logits.
+    /// the benchmark's CNN-only figure, free of decode and resize: one pass of the graph, what
+    /// another runtime runs on the same file (`classify` runs `quarter_turns` of them). Returns
+    /// the raw logits.
     pub fn run_image_model(&self, input: &[f32]) -> Result<Vec<f32>> {
         Ok(self.image_net.run(input)?.logits)
     }

@@ -132,6 +132,29 @@ pub fn resize(img: &RgbImage, size: usize) -> Vec<f32> {
     out
 }
 
+/// The `[channels, side, side]` input turned by `k` quarter turns (0 to 3), in the order of
+/// `quarter_turns` in training/skinscan_train/image_models.py: with `s = side - 1`, turn 1 takes
+/// `x[c, j, s - i]`, turn 2 `x[c, s - i, s - j]`, turn 3 `x[c, s - j, i]` for output `(i, j)`.
+pub fn quarter_turn(input: &[f32], side: usize, k: usize) -> Vec<f32> {
+    let plane = side * side;
+    let s = side - 1;
+    let mut out = vec![0f32; input.len()];
+    for (src, dst) in input.chunks_exact(plane).zip(out.chunks_exact_mut(plane)) {
+        for i in 0..side {
+            for j in 0..side {
+                let (r, c) = match k % 4 {
+                    0 => (i, j),
+                    1 => (j, s - i),
+                    2 => (s - i, s - j),
+                    _ => (s - j, i),
+                };
+                dst[i * side + j] = src[r * side + c];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +238,26 @@ mod tests {
         for (i, (a, e)) in x.iter().zip(expect).enumerate() {
             assert!((a - e).abs() < 1e-6, "index {i}: {a} vs {e}");
         }
+    }
+
+    #[test]
+    fn quarter_turns_rotate_each_plane_and_come_back() {
+        // One 2-channel 3x3 input; torch.rot90(x, 1, (2, 3)) of [[0,1,2],[3,4,5],[6,7,8]] is
+        // [[2,5,8],[1,4,7],[0,3,6]] (training's turn 1 is that rotation).
+        let x: Vec<f32> = (0..18).map(|v| v as f32).collect();
+        let t1 = quarter_turn(&x, 3, 1);
+        assert_eq!(&t1[..9], &[2.0, 5.0, 8.0, 1.0, 4.0, 7.0, 0.0, 3.0, 6.0]);
+        assert_eq!(
+            &t1[9..],
+            &[11.0, 14.0, 17.0, 10.0, 13.0, 16.0, 9.0, 12.0, 15.0]
+        );
+        assert_eq!(quarter_turn(&x, 3, 2), quarter_turn(&t1, 3, 1));
+        assert_eq!(
+            quarter_turn(&x, 3, 3),
+            quarter_turn(&quarter_turn(&x, 3, 2), 3, 1)
+        );
+        assert_eq!(quarter_turn(&quarter_turn(&x, 3, 3), 3, 1), x);
+        assert_eq!(quarter_turn(&x, 3, 0), x);
     }
 
     #[test]

@@ -95,8 +95,44 @@ fn every_listed_model_loads_and_runs() {
 }
 
 #[test]
-fn cam_heatmap_is_the_sum_of_the_malignant_maps() {
+fn quarter_turns_average_the_softmax_of_turned_inputs() {
     let c = common::classifier();
+    let turns = c.image_model().quarter_turns;
+    let single = common::classifier_with_turns(1);
+    for name in ["reference.png", "upright.jpg"] {
+        let bytes = common::input(name);
+        let a = c.classify(&bytes, &Metadata::default()).unwrap();
+        let one = single.classify(&bytes, &Metadata::default()).unwrap();
+        // By hand: each turn of the preprocessed input through the graph alone, softmax, mean.
+        let input = c.preprocess_bytes(&bytes).unwrap();
+        let mut mean = vec![0f64; a.diagnosis.0.len()];
+        for k in 0..turns {
+            let side = c.manifest().preprocess.size as usize;
+            let turned = skinscan::preprocess::quarter_turn(&input, side, k);
+            let p = skinscan::ensemble::softmax(&c.run_image_model(&turned).unwrap());
+            for (m, v) in mean.iter_mut().zip(p) {
+                *m += v / turns as f64;
+            }
+        }
+        for ((code, p), want) in a.diagnosis.0.iter().zip(&mean) {
+            assert!((p - want).abs() < 1e-6, "{name} {code}: {p} vs {want}");
+        }
+        if turns > 1 {
+            assert_ne!(
+                a.image_probability, one.image_probability,
+                "{name}: turns had no effect"
+            );
+        }
+        // The heatmap and the gate's score are the photo's own (turn 0), whatever the turns.
+        assert_eq!(a.heatmap.values, one.heatmap.values);
+        assert_eq!(a.ood_score, one.ood_score);
+    }
+}
+
+#[test]
+fn cam_heatmap_is_the_sum_of_the_malignant_maps() {
+    // One pass of the graph (no turns), so the logits are those of the maps' own forward pass.
+    let c = common::classifier_with_turns(1);
     let mal = c.manifest().malignant_indices();
     for name in ["reference.png", "gif_first.png", "upright.jpg"] {
         let a = c
