@@ -364,15 +364,29 @@ fn evaluate(args: &[String]) -> Result<()> {
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut failed = Failed::default();
     let start = Instant::now();
-    for row in &rows {
-        let result = (|| {
-            let path = find_image(&images, &row.image).ok_or_else(|| Error::Io {
-                path: images.join(&row.image).display().to_string(),
-                message: "no such image (tried .jpg, .png, .jpeg)".into(),
-            })?;
-            let meta = row.metadata()?;
-            classifier.classify(&read(&path)?, &meta)
-        })();
+    let classify_row = |row: &evaluate::LabelRow| {
+        let path = find_image(&images, &row.image).ok_or_else(|| Error::Io {
+            path: images.join(&row.image).display().to_string(),
+            message: "no such image (tried .jpg, .png, .jpeg)".into(),
+        })?;
+        let meta = row.metadata()?;
+        classifier.classify(&read(&path)?, &meta)
+    };
+    // One contiguous share of the rows per core (tract runs each model on one thread); results
+    // come back in row order, so the output does not depend on the number of cores.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = rows.len().div_ceil(workers).max(1);
+    let results: Vec<Result<skinscan::Assessment>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(share)
+            .map(|chunk| scope.spawn(|| chunk.iter().map(classify_row).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("an evaluate worker panicked"))
+            .collect()
+    });
+    for (row, result) in rows.iter().zip(results) {
         match result {
             Ok(a) => {
                 if let Some((p, w)) = predictions.as_mut() {
