@@ -66,6 +66,7 @@ def parse():
     ap.add_argument("--compact-epochs", type=int, default=4)
     ap.add_argument("--image-checkpoint", type=Path, default=None,
                     help="a fully fine-tuned EfficientNet-Lite0 (training/finetune.py run, on a GPU): ships instead of the upper-block training")
+    ap.add_argument("--turns", type=int, default=4, help="quarter turns the shipped EfficientNet averages at test time (1 = none)")
     ap.add_argument("--low-miss", type=float, default=0.04, help="max share of validation malignant lesions in 'low' (the product promise is 5%%; the margin absorbs the shift to unseen data)")
     ap.add_argument("--high-spec", type=float, default=0.90, help="min specificity of 'high' on validation")
     return ap.parse_args()
@@ -181,6 +182,14 @@ def main():
         chosen = full_ft["chosen"].get("config") or full_ft["soup"]["members"][0]
         hist_eff = next(r["history"] for r in full_ft["runs"] if r["config"]["name"] == chosen)
     p7_val_eff, p7_te_eff = feats_proba(top, f_val), feats_proba(top, f_te)
+    one_view = {"validation": p7_val_eff, "test": p7_te_eff}  # for the report's "one view" row
+    if a.turns > 1:
+        # What ships: the mean softmax over quarter turns of the photo. Calibration, stacker,
+        # tiers and the test report below all see these probabilities.
+        key = export.sha256(a.image_checkpoint or work / "effnet_top.pt")[:12]
+        log(f"single view: val AUC {metrics.auc(ym_val, ensemble.malignant_prob(p7_val_eff)):.4f}; {a.turns} quarter turns:")
+        p7_val_eff = im.predict_turns(bottom, top, u8_val, a.turns, work / f"p7_val_{key}_t{a.turns}.npy", log)
+        p7_te_eff = im.predict_turns(bottom, top, u8_te, a.turns, work / f"p7_test_{key}_t{a.turns}.npy", log)
     # ---- 3b. quality gate: out-of-distribution statistics and photo-quality thresholds,
     # fitted on training images (thresholds) and validation images (OOD quantile) only.
     pooled = {"train": quality.pooled_stats(f_tr[:, 0]), "val": quality.pooled_stats(f_val), "test": quality.pooled_stats(f_te)}
@@ -289,6 +298,7 @@ def main():
         cfgs[mid]["tiers"]["image_only"] = cfg_img["tiers"]["image_only"]
         for k in ("auc_image", "auc_image_oof_calibrated", "ece_raw", "ece_calibrated_in_sample", "ece_calibrated_oof", "tiers_image_only_oof"):
             vals[mid][k] = val_img[k]
+        cfgs[mid]["quarter_turns"] = a.turns if mid == "effnet_lite0" else 1
         log(f"{mid}: {json.dumps(cfgs[mid])}")
 
     # ---- 7. test report (image-only: the test set has no metadata)
@@ -312,6 +322,14 @@ def main():
             "history": hist,
             "_p_test": p_cal, "_p7_test": p7t,
         }
+        if mid == "effnet_lite0" and a.turns > 1:
+            # The same network on the photo alone (no turns): what test-time augmentation adds.
+            # Threshold-free figures only; tiers and calibration belong to the shipped probabilities.
+            fig = lambda p, y_m, y_7: {"roc_auc": metrics.auc(y_m, ensemble.malignant_prob(p)),
+                                       "balanced_accuracy": metrics.multiclass(y_7, p)["balanced_accuracy"]}
+            results[mid]["turns_effect"] = {
+                split: {"one_view": fig(one_view[split], y_m, y_7), f"{a.turns}_turns": fig(p, y_m, y_7)}
+                for split, p, y_m, y_7 in (("validation", p7_val_eff, ym_val, y7_val), ("test", p7t, ym_te, y7_te))}
         log(f"{mid} TEST: AUC {results[mid]['test']['roc_auc']:.4f} bal-acc7 {results[mid]['test']['diagnosis']['balanced_accuracy']:.4f} "
             f"low-miss {results[mid]['test']['tiers']['malignant_in_low_fraction']:.4f}")
 

@@ -50,12 +50,14 @@ def export_image_model(model: torch.nn.Module, path: Path, check_inputs: np.ndar
 
 
 class OrtImage:
-    """The exported image model in onnxruntime: normalised input -> 7 probabilities."""
+    """The exported image model in onnxruntime: normalised input -> 7 probabilities, averaged
+    over ``turns`` quarter turns of the input as the manifest's ``quarter_turns`` says."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, turns: int = 1):
         import onnxruntime as ort
         self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.names = [o.name for o in self.sess.get_outputs()]
+        self.turns = turns
 
     def run(self, x: np.ndarray) -> dict:
         return dict(zip(self.names, self.sess.run(self.names, {INPUT: x.astype(np.float32)})))
@@ -64,9 +66,10 @@ class OrtImage:
         return self.sess.run(["logits"], {INPUT: x.astype(np.float32)})[0][0]
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        z = self.logits(x).astype(np.float64)
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        from .image_models import mean_softmax, quarter_turns
+
+        views = quarter_turns(torch.from_numpy(np.ascontiguousarray(x, np.float32)), self.turns).numpy()
+        return mean_softmax(np.stack([self.logits(v[None]) for v in views]))
 
 
 def file_entry(path: Path) -> dict:

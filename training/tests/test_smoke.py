@@ -31,6 +31,7 @@ def test_smoke_run_produces_a_consistent_model_set(tmp_path, data_dir):
         np.testing.assert_allclose(cam.mean((2, 3)), logits, atol=1e-4)
         t = e["tiers"]
         assert t["image_only"]["low_below"] <= t["image_only"]["high_from"]
+    assert {e["id"]: e["quarter_turns"] for e in m["image_models"]} == {"effnet_lite0": 4, "compact_cnn": 1}
     g = json.loads((golden / "golden.json").read_text())
     assert len(g["cases"]) >= 5 and any(c["metadata"] for c in g["cases"])
     for c in g["cases"]:

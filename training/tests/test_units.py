@@ -84,3 +84,18 @@ def test_gate_verdict_per_reason_ood_limits_mirror_rust():
     assert quality.verdict(good, 0.5, q, [9.0, 9.0, 9.0]) == ("ok", None)
     # Without the model's per-problem scores only the hard cut applies.
     assert quality.verdict(blurry, 5.0, q) == ("retake", "blurry")
+
+
+def test_quarter_turns_are_rot90_in_order_and_mean_softmax_averages():
+    import torch
+    from skinscan_train import image_models as im
+
+    x = torch.arange(3 * 5 * 5, dtype=torch.float32).reshape(1, 3, 5, 5)
+    turns = im.quarter_turns(x, 4)
+    for k in range(4):  # src/preprocess.rs::quarter_turn uses the same order
+        assert torch.equal(turns[k], torch.rot90(x[0], k, (1, 2)))
+    assert torch.equal(im.quarter_turns(x, 1), x)
+    z = np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(im.mean_softmax(z), p.mean(0))
+    np.testing.assert_allclose(im.mean_softmax(z[:1] + 100.0), p[0])  # shift-invariant, no overflow
