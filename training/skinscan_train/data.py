@@ -5,6 +5,7 @@ HAM10000 is split by ``lesion_id`` (never by image); ``ham10000-test`` is read o
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -91,6 +92,14 @@ def split_by_group(items: list[Item], val_frac: float, seed: int) -> tuple[list[
     train = [it for it in items if it.group not in val_groups]
     val = [it for it in items if it.group in val_groups]
     return train, val
+
+
+def split_digest(splits: dict[str, list[Item]]) -> dict[str, str]:
+    """SHA-256 of each split's sorted image ids: finetune.py records it in the pack, train.py
+    refuses a checkpoint whose split differs from its own (its validation images would not be
+    unseen)."""
+    return {name: hashlib.sha256("\n".join(sorted(it.image for it in items)).encode()).hexdigest()
+            for name, items in splits.items()}
 
 
 def group_folds(items: list[Item], k: int, seed: int) -> np.ndarray:

@@ -72,3 +72,10 @@ def test_full_finetune_path_pack_run_and_train_from_checkpoint(tmp_path, data_di
     logits = ort.InferenceSession(str(out / e["file"]), providers=["CPUExecutionProvider"]).run(["logits"], {"input0": x})[0]
     got = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     np.testing.assert_allclose(got, ref, atol=1e-4)
+    # A checkpoint fine-tuned on another split is refused: its validation images may be train.py's
+    # training images or the other way round (leakage into calibration, tiers and the OOD cut).
+    r = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), "--data", str(data_dir), "--out", str(tmp_path / "m2"),
+                        "--work", str(tmp_path / "work2"), "--golden", str(tmp_path / "g2"), "--smoke", "--val-frac", "0.3",
+                        "--image-checkpoint", str(ckpt / "effnet_full.pt")], capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "another train/validation split" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "m2" / "manifest.json").exists()
