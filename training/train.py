@@ -66,7 +66,7 @@ def parse():
     ap.add_argument("--compact-epochs", type=int, default=4)
     ap.add_argument("--image-checkpoint", type=Path, default=None,
                     help="a fully fine-tuned EfficientNet-Lite0 (training/finetune.py run, on a GPU): ships instead of the upper-block training")
-    ap.add_argument("--turns", type=int, default=4, help="quarter turns the shipped EfficientNet averages at test time (1 = none)")
+    ap.add_argument("--turns", type=int, default=im.QUARTER_TURNS, help="quarter turns the shipped EfficientNet averages at test time (1 = none)")
     ap.add_argument("--low-miss", type=float, default=0.04, help="max share of validation malignant lesions in 'low' (the product promise is 5%%; the margin absorbs the shift to unseen data)")
     ap.add_argument("--high-spec", type=float, default=0.90, help="min specificity of 'high' on validation")
     return ap.parse_args()

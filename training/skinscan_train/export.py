@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from . import preprocess
+from .image_models import mean_softmax, quarter_turns
 
 OPSET = 13
 INPUT = "input0"
@@ -66,8 +67,6 @@ class OrtImage:
         return self.sess.run(["logits"], {INPUT: x.astype(np.float32)})[0][0]
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        from .image_models import mean_softmax, quarter_turns
-
         views = quarter_turns(torch.from_numpy(np.ascontiguousarray(x, np.float32)), self.turns).numpy()
         return mean_softmax(np.stack([self.logits(v[None]) for v in views]))
 
