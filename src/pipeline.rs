@@ -202,12 +202,7 @@ impl Classifier {
         image_model: &[u8],
         tabular_model: &[u8],
     ) -> Result<Classifier> {
-        let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (
-            manifest.default_image_model.clone(),
-            manifest.tabular.default.clone(),
-        );
-        Self::from_parts(manifest, &image_id, &tab_id, image_model, tabular_model)
+        Self::build_default(manifest_json, image_model, tabular_model, true)
     }
 
     /// As [`Classifier::from_bytes`], for a caller that has already checked both blobs against
@@ -218,19 +213,7 @@ impl Classifier {
         image_model: &[u8],
         tabular_model: &[u8],
     ) -> Result<Classifier> {
-        let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (
-            manifest.default_image_model.clone(),
-            manifest.tabular.default.clone(),
-        );
-        Self::build(
-            manifest,
-            &image_id,
-            &tab_id,
-            image_model,
-            tabular_model,
-            false,
-        )
+        Self::build_default(manifest_json, image_model, tabular_model, false)
     }
 
     /// Build from a parsed manifest with a chosen image model and tabular model (by `id`),
@@ -249,6 +232,28 @@ impl Classifier {
             image_model,
             tabular_model,
             true,
+        )
+    }
+
+    /// The manifest's default image and tabular models.
+    fn build_default(
+        manifest_json: &[u8],
+        image_model: &[u8],
+        tabular_model: &[u8],
+        check_sha256: bool,
+    ) -> Result<Classifier> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let (image_id, tab_id) = (
+            manifest.default_image_model.clone(),
+            manifest.tabular.default.clone(),
+        );
+        Self::build(
+            manifest,
+            &image_id,
+            &tab_id,
+            image_model,
+            tabular_model,
+            check_sha256,
         )
     }
 

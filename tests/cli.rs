@@ -232,48 +232,38 @@ fn every_sample_image_is_classified() {
 
 #[test]
 fn errors_are_one_line_with_status_2() {
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("photo.heic")]),
-        "HEIC is not supported; export the photo as JPEG",
+    let (photo, heic, truncated) = (
+        fixture("reference.png"),
+        fixture("photo.heic"),
+        fixture("truncated.jpg"),
     );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("truncated.jpg")]),
-        "truncated",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--sex", "x"]),
-        "invalid field `sex`",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--age", "old"]),
-        "invalid field `age`",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--age", "130"]),
-        "invalid field `age`",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--site", "moon"]),
-        "invalid field `site`",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--model", "nope"]),
-        "invalid field `model`",
-    );
-    assert_one_line_error(
-        &skinscan(&["classify", "/no/such/file.jpg"]),
-        "/no/such/file.jpg",
-    );
-    assert_one_line_error(&skinscan(&["classify"]), "IMAGE");
-    assert_one_line_error(
-        &skinscan(&["classify", &fixture("reference.png"), "--colour"]),
-        "unknown option",
-    );
-    assert_one_line_error(&skinscan(&["frobnicate"]), "unknown command");
-    assert_one_line_error(
-        &skinscan(&["evaluate", "--images", "/nonexistent"]),
-        "--labels",
-    );
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &["classify", &heic],
+            "HEIC is not supported; export the photo as JPEG",
+        ),
+        (&["classify", &truncated], "truncated"),
+        (&["classify", &photo, "--sex", "x"], "invalid field `sex`"),
+        (&["classify", &photo, "--age", "old"], "invalid field `age`"),
+        (&["classify", &photo, "--age", "130"], "invalid field `age`"),
+        (
+            &["classify", &photo, "--site", "moon"],
+            "invalid field `site`",
+        ),
+        (
+            &["classify", &photo, "--model", "nope"],
+            "invalid field `model`",
+        ),
+        (&["classify", "/no/such/file.jpg"], "/no/such/file.jpg"),
+        (&["classify"], "IMAGE"),
+        (&["classify", &photo, "--colour"], "unknown option"),
+        (&["frobnicate"], "unknown command"),
+        (&["evaluate", "--images", "/nonexistent"], "--labels"),
+    ];
+    for (args, needle) in cases {
+        assert_one_line_error(&skinscan(args), needle);
+    }
+    // Not through `skinscan()`, which passes the crate's own --models.
     let out = Command::new(env!("CARGO_BIN_EXE_skinscan"))
         .args([
             "classify",
