@@ -2,6 +2,7 @@
 // Messages: {type: "load", modelUrl, threads}, {type: "run", runs, input: Float32Array, shape}.
 // `threads` 0 leaves env.wasm.numThreads unset, i.e. onnxruntime-web's own default.
 import * as ort from "/ort/ort.wasm.min.mjs";
+import { serve } from "./serve.js";
 
 let session = null;
 let feeds = null;
@@ -37,11 +38,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data }) => {
-  try {
-    const value = await handlers[data.type](data);
-    self.postMessage({ id: data.id, value });
-  } catch (err) {
-    self.postMessage({ id: data.id, error: String(err?.stack ?? err) });
-  }
-};
+serve(handlers);

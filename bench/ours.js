@@ -3,6 +3,7 @@
 // {type: "cnn", runs}, {type: "e2e", runs}, {type: "input"}; each reply echoes `id`.
 // `wasmUrl` picks the build (www/pkg has a +simd128 one and a relaxed-SIMD one; one JS glue).
 import init, { Classifier } from "/pkg/skinscan.js";
+import { serve } from "./serve.js";
 
 let classifier = null;
 let image = null;
@@ -60,11 +61,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data }) => {
-  try {
-    const value = await handlers[data.type](data);
-    self.postMessage({ id: data.id, value });
-  } catch (err) {
-    self.postMessage({ id: data.id, error: String(err?.stack ?? err) });
-  }
-};
+serve(handlers);
