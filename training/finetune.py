@@ -7,6 +7,8 @@
     python training/finetune.py run --pack .pack --out ckpt
     # here: everything else (gate, export, calibration, stacker, tiers, report) from that checkpoint
     python training/train.py --data ../shared/data --out models --image-checkpoint ckpt/effnet_full.pt
+    # before choosing: validation scores of checkpoints alone, averaged, weight-averaged, per quarter turns
+    python training/finetune.py compare --pack .pack ckpt/effnet_full.pt ckpt2/effnet_full.pt
 
 ``run`` works on a CPU too (``--device cpu``), hours per configuration on 2 cores; pytest runs its
 smoke configuration. The test set is never packed.
@@ -14,6 +16,7 @@ smoke configuration. The test set is never packed.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -66,6 +69,18 @@ def cmd_run(a):
     log(f"done: {s['chosen']} val score {s['val_score']:.4f} on {s['device']} in {s['seconds']:.0f}s")
 
 
+def cmd_compare(a):
+    sys.path.append(str(a.pack.resolve()))
+    from skinscan_train import finetune
+
+    rows = finetune.compare(a.pack, a.checkpoints, a.turns, a.device)
+    print("| model | passes | turns | val AUC | val 7-class bal. acc. | score |\n| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['model']} | {r['passes']} | {r['turns']} | {r['val_auc']:.4f} | {r['val_bal_acc']:.4f} | {r['score']:.4f} |")
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,6 +101,13 @@ def main():
     r.add_argument("--seed", type=int, default=20261126)
     r.add_argument("--device", default="auto")
     r.set_defaults(fn=cmd_run)
+    c = sub.add_parser("compare", help="validation scores of checkpoints alone, averaged and weight-averaged, per quarter turns")
+    c.add_argument("--pack", required=True, type=Path, help="the pack the checkpoints were fine-tuned from (its validation images)")
+    c.add_argument("checkpoints", nargs="+", type=Path)
+    c.add_argument("--turns", type=int, default=4)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
+    c.set_defaults(fn=cmd_compare)
     a = ap.parse_args()
     a.fn(a)
 

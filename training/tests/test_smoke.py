@@ -54,6 +54,18 @@ def test_full_finetune_path_pack_run_and_train_from_checkpoint(tmp_path, data_di
     summary = json.loads((ckpt / "finetune.json").read_text())
     assert len(summary["runs"]) == 2 and summary["soup"] is not None
     assert summary["val_score"] >= max(r["score"] for r in summary["runs"]) - 1e-9
+    # compare: a network averaged with itself scores exactly what it scores alone, per turns.
+    rows_json = tmp_path / "compare.json"
+    subprocess.run([sys.executable, script, "compare", "--pack", str(pack), str(ckpt / "effnet_full.pt"), str(ckpt / "effnet_full.pt"),
+                    "--device", "cpu", "--out", str(rows_json)], check=True, timeout=600)
+    rows = json.loads(rows_json.read_text())
+    alone = {r["turns"]: r for r in rows if r["model"] == "ckpt"}
+    pair = {r["turns"]: r for r in rows if r["model"] == "ckpt + ckpt"}
+    assert sorted(alone) == sorted(pair) == [1, 2, 4]
+    for t in alone:
+        assert pair[t]["passes"] == 2 * alone[t]["passes"] == 2 * t
+        assert abs(pair[t]["score"] - alone[t]["score"]) < 1e-9
+    assert len(rows) == 3 * 2 + 3 + 3 and all(0.0 <= r["val_auc"] <= 1.0 for r in rows)
     out = tmp_path / "models"
     subprocess.run([sys.executable, str(ROOT / "training" / "train.py"), "--data", str(data_dir), "--out", str(out),
                     "--work", str(work), "--golden", str(tmp_path / "golden"), "--smoke",
