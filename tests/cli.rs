@@ -13,6 +13,18 @@ fn skinscan(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// [`skinscan`] that must exit 0; its stderr (and the arguments) explain a failure.
+fn skinscan_ok(args: &[&str]) -> Output {
+    let out = skinscan(args);
+    assert!(
+        out.status.success(),
+        "skinscan {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn fixture(name: &str) -> String {
     common::fixtures()
         .join("inputs")
@@ -35,7 +47,7 @@ fn assert_one_line_error(out: &Output, needle: &str) {
 
 #[test]
 fn classify_json_has_exactly_the_documented_keys() {
-    let out = skinscan(&[
+    let out = skinscan_ok(&[
         "classify",
         &fixture("reference.png"),
         "--json",
@@ -46,11 +58,6 @@ fn classify_json_has_exactly_the_documented_keys() {
         "--site",
         "torso",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
@@ -149,17 +156,12 @@ fn classify_json_has_exactly_the_documented_keys() {
 
 #[test]
 fn classify_human_output_and_model_choice() {
-    let out = skinscan(&[
+    let out = skinscan_ok(&[
         "classify",
         &fixture("reference.png"),
         "--model",
         "compact_cnn",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("risk tier") && text.contains("+compact_cnn"),
@@ -171,12 +173,7 @@ fn classify_human_output_and_model_choice() {
 
 #[test]
 fn bench_reports_first_and_median_timings() {
-    let out = skinscan(&["bench", &fixture("upright.jpg"), "--runs", "2"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = skinscan_ok(&["bench", &fixture("upright.jpg"), "--runs", "2"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("(320x240)") && text.contains("median of 2"),
@@ -210,13 +207,7 @@ fn every_sample_image_is_classified() {
         if p.extension().and_then(|e| e.to_str()) != Some("jpg") {
             continue;
         }
-        let out = skinscan(&["classify", p.to_str().unwrap(), "--json"]);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            p.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = skinscan_ok(&["classify", p.to_str().unwrap(), "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         eprintln!(
             "{}: {} {:.3} (total {:.1} ms)",
@@ -299,7 +290,7 @@ fn evaluate_counts_bad_images_and_goes_on() {
     )
     .unwrap();
     let preds = dir.join("preds.csv");
-    let out = skinscan(&[
+    let out = skinscan_ok(&[
         "evaluate",
         "--images",
         dir.to_str().unwrap(),
@@ -309,11 +300,6 @@ fn evaluate_counts_bad_images_and_goes_on() {
         "--predictions",
         preds.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["n"], 3);
     assert_eq!(r["failed"]["count"], 2);
@@ -384,12 +370,7 @@ fn evaluate_counts_verdicts_on_a_gate_set_without_malignancy_labels() {
         "--labels",
         labels.to_str().unwrap(),
     ];
-    let out = skinscan(&[&args[..], &["--json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = skinscan_ok(&[&args[..], &["--json"]].concat());
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["n"], 0);
     for k in [
@@ -425,12 +406,7 @@ fn evaluate_counts_verdicts_on_a_gate_set_without_malignancy_labels() {
     } else {
         assert!(q.is_null());
     }
-    let out = skinscan(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = skinscan_ok(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("roc_auc                      n/a") && text.contains("photo quality"),
