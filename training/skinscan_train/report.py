@@ -107,8 +107,52 @@ GOLDEN_META = [None, {"age": 65, "sex": "male", "site": "posterior torso"}, {"ag
 def _tab_proba(path: Path, meta) -> float | None:
     if not meta:
         return None
-    v = tabular.encode(meta.get("age"), meta.get("sex"), meta.get("site"))
+    answers = {k: meta[k] for k in tabular.ANSWERS if meta.get(k) is not None}
+    v = tabular.encode(meta.get("age"), meta.get("sex"), meta.get("site"), answers, meta.get("diameter_mm"))
     return float(tabular.onnx_proba(path, v[None])[0])
+
+
+def _pad_cases(a, fx: Path, n: int = 2) -> list:
+    """Two PAD-UFES-20 test photos with the patients' answers (phone photos: the clinical head),
+    as lossless PNG copies: the clinical head's raw maps amplify JPEG decoder differences
+    (zune-jpeg against PIL) beyond the JPEG bound, so these cases isolate resize + models."""
+    from PIL import Image
+    from . import photos
+    pad = sorted((p for p in photos.read_pad(a.data) if p.split == "test" and p.answers), key=lambda p: p.image)[:n]
+    out = []
+    for p in pad:
+        meta = {"age": p.age, "sex": p.sex, "site": p.site, **p.answers, "diameter_mm": p.diameter}
+        name = f"{Path(p.image).stem}.png"
+        Image.fromarray(preprocess.decode(str(p.path))).save(fx / name, optimize=True)
+        out.append((f"golden/{name}", fx / name, {k: v for k, v in meta.items() if v is not None}, "png"))
+    return out
+
+
+def _turn_outputs(sess, x, turns: int) -> tuple[dict, dict]:
+    """(per-turn stacked outputs, the photo's own outputs) of the exported graph."""
+    import torch
+    from .image_models import quarter_turns
+    views = quarter_turns(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None], turns).numpy()
+    runs = [sess.run(v[None]) for v in views]
+    return {k: np.stack([r[k][0] for r in runs]) for k in runs[0]}, runs[0]
+
+
+def _golden_quality(manifest, resized, own: dict, kind: str) -> dict | None:
+    """The gate's figures for one case, with the cuts of its photo type (mixed_report's rule)."""
+    q = manifest.get("quality")
+    if not q:
+        return None
+    clin = (q.get("ood") or {}).get("clinical") if kind == "clinical" else None
+    ood = float(own["ood_clinical"][0] if clin else own["ood"][0])
+    rt = None if clin else own.get("ood_retake")
+    qk = q if not clin else {**q, "ood": {**q["ood"], "threshold": clin["threshold"],
+                                           "hard_threshold": clin["hard_threshold"], "retake_max": None}}
+    m = quality.measures(resized, q["params"]["center"], q["params"]["k"])
+    verdict, reason = quality.verdict(m, ood, qk, rt[0] if rt is not None else None)
+    res = {"verdict": verdict, "reason": reason, "ood_score": ood, "measures": m}
+    if rt is not None:
+        res["ood_retake"] = [float(v) for v in rt[0]]
+    return res
 
 
 def write_golden(a, manifest, golden_dir: Path, log) -> None:
@@ -137,23 +181,26 @@ def write_golden(a, manifest, golden_dir: Path, log) -> None:
         cases.append((f"golden/{name}", fx / name, GOLDEN_META[i % len(GOLDEN_META)], "png"))
     for s in samples[:4]:
         cases.append((f"samples/{s.name}", s, GOLDEN_META[len(cases) % len(GOLDEN_META)], "jpeg"))
+    if "clinical" in cfg:
+        cases += _pad_cases(a, fx)
     out = []
+    from . import mixed_report
     for rel, path, meta, kind in cases:
         resized = preprocess.resize(preprocess.decode(str(path)))
         x = preprocess.normalize(resized)[None]
-        p7 = sess.proba(x)
-        res = ensemble.assess(p7, _tab_proba(tab_file, meta), cfg)
-        outs = sess.run(x)
-        q = manifest.get("quality")
-        if q:
-            m = quality.measures(resized, q["params"]["center"], q["params"]["k"])
-            rt = outs.get("ood_retake")
-            verdict, reason = quality.verdict(m, float(outs["ood"][0]), q, rt[0] if rt is not None else None)
-            res["quality"] = {"verdict": verdict, "reason": reason, "ood_score": float(outs["ood"][0]), "measures": m}
-            if rt is not None:
-                res["quality"]["ood_retake"] = [float(v) for v in rt[0]]
+        p_tab = _tab_proba(tab_file, meta)
+        per_turn, own = _turn_outputs(sess, x[0], cfg.get("quarter_turns", 1))
+        if "clinical" in cfg:
+            res = mixed_report.assess_photo(per_turn, p_tab, cfg)
+        else:
+            res = ensemble.assess(sess.proba(x), p_tab, cfg)
+        photo = res.get("photo_type", {}).get("kind", "dermoscopic")
+        gq = _golden_quality(manifest, resized, own, photo)
+        if gq:
+            res["quality"] = gq
         mal = [i for i, d in enumerate(manifest["diagnoses"]) if d["malignant"]]
-        res["heatmap_malignant_cam"] = [float(v) for v in outs["cam"][0, mal].sum(0).reshape(-1)]
+        cam = own["clinical_cam"] if photo == "clinical" else own["cam"]
+        res["heatmap_malignant_cam"] = [float(v) for v in cam[0, mal].sum(0).reshape(-1)]
         out.append({"image": rel, "kind": kind, "metadata": meta, "expected": res,
                     "input_checksum": {"sum": float(x.astype(np.float64).sum()), "first": [float(v) for v in x.reshape(-1)[:8]]}})
     export.write_json(golden_dir / "golden.json", {

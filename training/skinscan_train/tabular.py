@@ -1,8 +1,11 @@
-"""Tabular models on age, sex and body site: LightGBM and XGBoost, exported for tract.
+"""Tabular models on age, sex, body site and (issue 12) what the person noticed: LightGBM and
+XGBoost, exported for tract.
 
 Encoding (written to the manifest, reproduced by ``src/tabular.rs``):
-``[age, sex (female=0, male=1), one-hot site x 9]``; a field not given is NaN in all of its columns,
-which both GBDTs route with their learned missing-value branch.
+``[age, sex (female=0, male=1), one-hot site x 9, itch, grew, hurt, changed, bleed, elevation
+(no=0, yes=1), diameter_mm]``; a field not given is NaN in all of its columns, which both GBDTs
+route with their learned missing-value branch. ISIC rows never have the answers or the size; PAD
+rows usually do.
 """
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ import numpy as np
 
 from .data import SEXES, SITES, Item
 
-WIDTH = 2 + len(SITES)
+# The patient's answers (PAD-UFES-20's questions), each yes / no / not given.
+ANSWERS = ["itch", "grew", "hurt", "changed", "bleed", "elevation"]
+DIAMETER_MAX_MM = 200
+WIDTH = 2 + len(SITES) + len(ANSWERS) + 1
 
 
 def feature_spec() -> list[dict]:
@@ -21,27 +27,35 @@ def feature_spec() -> list[dict]:
         {"name": "age", "kind": "numeric", "min": 0, "max": 120},
         {"name": "sex", "kind": "index", "values": SEXES},
         {"name": "site", "kind": "one_hot", "values": SITES},
+        *({"name": a, "kind": "boolean"} for a in ANSWERS),
+        {"name": "diameter_mm", "kind": "numeric", "min": 0, "max": DIAMETER_MAX_MM},
     ]
 
 
-def encode(age, sex, site) -> np.ndarray:
+def encode(age, sex, site, answers: dict | None = None, diameter=None) -> np.ndarray:
     v = np.full(WIDTH, np.nan, np.float32)
     if age is not None:
         v[0] = age
     if sex is not None:
         v[1] = SEXES.index(sex)
     if site is not None:
-        v[2:] = 0.0
+        v[2:2 + len(SITES)] = 0.0
         v[2 + SITES.index(site)] = 1.0
+    for i, a in enumerate(ANSWERS):
+        if (answers or {}).get(a) is not None:
+            v[2 + len(SITES) + i] = float(bool(answers[a]))
+    if diameter is not None:
+        v[-1] = diameter
     return v
 
 
 def encode_items(items: list[Item]) -> np.ndarray:
-    return np.stack([encode(it.age, it.sex, it.site) for it in items]) if items else np.zeros((0, WIDTH), np.float32)
+    rows = [encode(it.age, it.sex, it.site, getattr(it, "answers", None), getattr(it, "diameter", None)) for it in items]
+    return np.stack(rows) if rows else np.zeros((0, WIDTH), np.float32)
 
 
 def has_metadata(items: list[Item]) -> np.ndarray:
-    return np.array([it.age is not None or it.sex is not None or it.site is not None for it in items])
+    return ~np.isnan(encode_items(items)).all(1) if items else np.zeros(0, bool)
 
 
 def _norm_site(s):

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Teach the shipped model ordinary phone photos (issue 12), on 2 CPU cores in minutes.
+
+    python training/mixed.py --data ../shared/data --models models          # the shipped run
+    python training/mixed.py --data ../shared/data --models /tmp/m --smoke  # CI: tiny subsets
+
+Stages (each a function below; features are cached under --work, so a rerun resumes):
+ 1. data      PAD-UFES-20 `train` (split by patient into 5 folds), HAM10000 validation (split by
+              lesion exactly as train.py; the network never trained on it), ISIC 2017 and a sample of
+              HAM10000 training images. `ham10000-test` and PAD `test` are read only by the report.
+ 2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, and its
+              block-10 statistics, for every photo (onnxruntime, about 3 minutes on 2 cores).
+ 3. heads     photo type (dermoscopic / clinical) and the phone-photo head, logistic regressions
+              on the embedding; out-of-fold predictions for everything fitted after them.
+ 4. tabular   XGBoost and LightGBM on age, sex, site and the six answers plus the size, on ISIC
+              metadata, HAM10000 training rows and PAD training rows.
+ 5. ensemble  calibration, stacker and tiers per photo type, each on validation photos of that
+              type; the "low" boundary by mixed.conservative_low.
+ 6. export    the heads appended to the shipped graph (dermoscopic outputs untouched), checked in
+              onnxruntime; tabular models exported and checked; manifest rewritten.
+ 7. report    figures on the untouched test sets, models/report/mixed.json and the model card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from skinscan_train import data, ensemble, export, metrics, mixed, photos, tabular  # noqa: E402
+
+IMAGE_MODEL = "effnet_lite0"
+TURNS = 4
+HEAD_C = 0.01          # chosen by 5-fold patient-grouped CV on PAD train (see the model card)
+DERM_WEIGHT = 0.3      # dermoscopic photos' total weight in the phone-photo head, relative to PAD's
+PT_C = 0.1             # photo type on block-10 statistics: best worst-source accuracy out of fold (model card)
+LOW_BUDGET = 0.025     # upper 95% bound of malignant-in-low on every validation source (promise 5%, halved for source shift)
+HIGH_SPEC = 0.90
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--models", required=True, type=Path, help="models folder: read and rewritten in place")
+    ap.add_argument("--work", type=Path, default=None, help="feature cache (default ~/.cache/skinscan/mixed[-smoke])")
+    ap.add_argument("--smoke", action="store_true", help="tiny subsets: every stage in a few minutes")
+    ap.add_argument("--seed", type=int, default=20261126, help="train.py's seed: the same HAM10000 split")
+    ap.add_argument("--golden", type=Path, default=None,
+                    help="where golden.json + fixtures go (default: <models>/../tests/fixtures, or <models>/golden with --smoke)")
+    return ap.parse_args()
+
+
+# ------------------------------------------------------------------ 1. data
+def load_sets(a) -> dict:
+    pad = photos.read_pad(a.data)
+    ham = data.read_set(a.data, "ham10000")
+    ham_tr, ham_val = data.split_by_group(ham, 0.2, a.seed)
+    i17 = data.read_set(a.data, "isic2017-train")
+    s = {
+        "pad_train": [p for p in pad if p.split == "train"],
+        "pad_test": [p for p in pad if p.split == "test"],
+        "ham_val": photos.as_photos(ham_val, "val"),
+        "isic2017": photos.as_photos(i17, "train"),
+        "ham_train_sample": photos.as_photos(random.Random(1).sample(ham_tr, 2000), "train"),
+        "ham_test": photos.as_photos(data.read_set(a.data, "ham10000-test"), "test"),
+    }
+    if a.smoke:
+        rng = random.Random(a.seed)
+        s = {k: sorted(rng.sample(v, min(len(v), 60 if k in ("pad_train", "ham_val") else 24)), key=lambda p: p.image)
+             for k, v in s.items()}
+    s["ham_train_rows"] = ham_tr if not a.smoke else ham_tr[:500]
+    s["exclude"] = {it.image for it in ham + i17} | {p.image for p in s["ham_test"]}
+    return s
+
+
+# ------------------------------------------------------------------ 2. features
+def features(a, s: dict, work: Path, log) -> dict:
+    emb = photos.Embedder(a.models / "image_effnet_lite0.onnx")
+    f = {}
+    for name in ("pad_train", "pad_test", "ham_val", "ham_test"):
+        f[name] = photos.embed(emb, s[name], TURNS, work / f"{name}.npz", log=log)
+    for name in ("isic2017", "ham_train_sample"):
+        f[name] = photos.embed(emb, s[name], 1, work / f"{name}.npz", log=log)
+    # Phone photos made soft (as HAM10000's upscaled copies are): photo type must not be sharpness.
+    f["pad_train_soft"] = photos.embed(emb, s["pad_train"], 1, work / "pad_train_soft.npz", soft_seed=7, log=log)
+    f["pad_test_soft"] = photos.embed(emb, s["pad_test"], 1, work / "pad_test_soft.npz", soft_seed=8, log=log)
+    # Phone photos made too dark, overexposed or blurry: the clinical gate's hard cut.
+    f["pad_train_degraded"] = photos.embed(emb, s["pad_train"], 1, work / "pad_train_degraded.npz", degrade_seed=9, log=log)
+    return f
+
+
+# ------------------------------------------------------------------ 3. heads
+def y7(items) -> np.ndarray:
+    return np.array([data.CLASSES.index(p.dx) for p in items])
+
+
+def ym(items) -> np.ndarray:
+    return np.array([p.malignant for p in items])
+
+
+def fit_heads(s: dict, f: dict, folds: np.ndarray, log) -> dict:
+    """Photo type (on block statistics) and phone-photo (on the embedding) heads, and their
+    out-of-fold outputs on PAD train."""
+    # Photo type on the block-10 statistics (per-channel mean and std of mid-level features: how
+    # the photo was taken) rather than on the lesion embedding: out of fold, its worst source
+    # (soft phone photos) was right 98.7% of the time, against 93.5% from the embedding.
+    derm = np.concatenate([f["ham_val"]["stats"], f["isic2017"]["stats"], f["ham_train_sample"]["stats"]])
+    clin = np.concatenate([f["pad_train"]["stats"], f["pad_train_soft"]["stats"]])
+    X_pt = np.concatenate([derm, clin]); y_pt = np.r_[np.zeros(len(derm)), np.ones(len(clin))]
+    photo_type = mixed.fit_linear(X_pt, y_pt, PT_C, class_weight="balanced")
+
+    Xp, yp = f["pad_train"]["emb"], y7(s["pad_train"])
+    Xd, yd = f["ham_val"]["emb"], y7(s["ham_val"])
+
+    def fit_clinical(mask):
+        w = np.r_[np.ones(mask.sum()), np.full(len(yd), DERM_WEIGHT * mask.sum() / len(yd))]
+        return mixed.fit_linear(np.concatenate([Xp[mask], Xd]), np.r_[yp[mask], yd], HEAD_C, weight=w)
+
+    clinical = fit_clinical(np.ones(len(yp), bool))
+    oof_logits = mixed.oof_linear(Xp, yp, folds, fit_clinical)
+    # Photo type out of fold: PAD by patient, dermoscopic photos by the same fold count.
+    pt_folds = np.r_[np.arange(len(derm)) % 5, np.tile(folds, 2)]
+    pt_oof = mixed.oof_linear(X_pt, y_pt, pt_folds, lambda m: mixed.fit_linear(X_pt[m], y_pt[m], PT_C, class_weight="balanced"))
+    pt_acc = {"dermoscopic_oof": float((pt_oof[:len(derm)] < 0).mean()),
+              "clinical_oof": float((pt_oof[len(derm):len(derm) + len(Xp)] >= 0).mean()),
+              "clinical_soft_oof": float((pt_oof[len(derm) + len(Xp):] >= 0).mean())}
+    log(f"heads: photo type OOF accuracy {pt_acc}; phone-photo head OOF AUC "
+        f"{metrics.auc(ym(s['pad_train']), ensemble.malignant_prob(mixed.softmax(oof_logits))):.4f}")
+    return {"photo_type": photo_type, "clinical": clinical, "oof_p7": mixed.softmax(oof_logits),
+            "photo_type_validation": pt_acc, "counts": {"dermoscopic": int(len(derm)), "clinical": int(len(clin))}}
+
+
+# ------------------------------------------------------------------ 4. tabular
+def fit_tabular(a, s: dict, folds: np.ndarray, log) -> dict:
+    (Xe, ye), (X20v, y20v) = tabular.external_rows(a.data / "metadata", s["exclude"], 0.2, a.seed)
+    if a.smoke:
+        Xe, ye, X20v, y20v = Xe[:3000], ye[:3000], X20v[:1000], y20v[:1000]
+    base_X = np.concatenate([tabular.encode_items(s["ham_train_rows"]), Xe])
+    base_y = np.concatenate([ym(s["ham_train_rows"]), ye])
+    Xp, yp = tabular.encode_items(s["pad_train"]), ym(s["pad_train"])
+    fitters = {"lightgbm": tabular.fit_lightgbm, "xgboost": tabular.fit_xgboost}
+    out = {"models": {}, "oof_pad": {}, "ham_val": {}, "auc": {}}
+    for name, fit in fitters.items():
+        oof = np.zeros(len(yp))
+        for k in np.unique(folds):
+            tr = folds != k
+            m = fit(np.concatenate([base_X, Xp[tr]]), np.r_[base_y, yp[tr]], a.seed, a.smoke)
+            oof[folds == k] = m.predict_proba(Xp[folds == k])[:, 1]
+        m = fit(np.concatenate([base_X, Xp]), np.r_[base_y, yp], a.seed, a.smoke)
+        out["models"][name], out["oof_pad"][name] = m, oof
+        out["ham_val"][name] = m.predict_proba(tabular.encode_items(s["ham_val"]))[:, 1]
+        out["auc"][name] = {"pad_train_oof": metrics.auc(yp, oof), "ham_val": metrics.auc(ym(s["ham_val"]), out["ham_val"][name]),
+                            "isic2020_val_patients": metrics.auc(y20v, m.predict_proba(X20v)[:, 1])}
+    out["use"] = max(out["auc"], key=lambda k: out["auc"][k]["pad_train_oof"] + out["auc"][k]["ham_val"])
+    out["rows"] = int(len(base_y) + len(yp))
+    log(f"tabular: {out['auc']}; using {out['use']}")
+    return out
+
+
+# ------------------------------------------------------------------ 5. ensemble
+def fit_ensembles(a, s: dict, f: dict, heads: dict, tab: dict, folds: np.ndarray, log) -> dict:
+    """Per photo type, on validation photos of that type the network and heads never trained on."""
+    t = tab["use"]
+    hv = s["ham_val"]
+    ham_folds = data.group_folds(hv, 5, a.seed)
+    has_meta = tabular.has_metadata(hv)
+    derm_cfg, derm_val, _ = mixed.fit_type(
+        f["ham_val"]["p7"], tab["ham_val"][t], ym(hv), ham_folds,
+        {"ham10000_val": np.ones(len(hv), bool)}, {"ham10000_val_with_metadata": has_meta},
+        LOW_BUDGET, HIGH_SPEC)
+    pad_all = np.ones(len(folds), bool)
+    clin_cfg, clin_val, _ = mixed.fit_type(
+        heads["oof_p7"], tab["oof_pad"][t], ym(s["pad_train"]), folds,
+        {"pad_train_oof": pad_all}, {"pad_train_oof": pad_all}, LOW_BUDGET, HIGH_SPEC)
+    for name, v in (("dermoscopic", derm_val), ("clinical", clin_val)):
+        log(f"{name}: OOF AUC image {v['auc_image_oof_calibrated']:.4f}, stacked {v['auc_stacked_oof']:.4f}; "
+            f"low promise {v['low_promise_image_only']} / {v['low_promise_with_metadata']}")
+    return {"dermoscopic": (derm_cfg, derm_val), "clinical": (clin_cfg, clin_val)}
+
+
+def fit_compact(a, s: dict, tab: dict, work: Path, log) -> dict:
+    """The compact CNN (dermoscopic only, no heads): its stacker and tiers refitted on the new
+    tabular model's probabilities, on the same HAM10000 validation photos."""
+    path = a.models / "image_compact_cnn.onnx"
+    if not path.exists():
+        return {}
+    p7 = photos.p7_only(path, s["ham_val"], work / "compact_ham_val.npy")
+    hv = s["ham_val"]
+    cfg, val, _ = mixed.fit_type(p7, tab["ham_val"][tab["use"]], ym(hv), data.group_folds(hv, 5, a.seed),
+                                 {"ham10000_val": np.ones(len(hv), bool)}, {"ham10000_val_with_metadata": tabular.has_metadata(hv)},
+                                 LOW_BUDGET, HIGH_SPEC)
+    log(f"compact CNN: stacked OOF AUC {val['auc_stacked_oof']:.4f}")
+    return cfg
+
+
+def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
+    """The clinical OOD cuts, as train.py fits the dermoscopic ones: ``threshold`` = 99th
+    percentile of out-of-fold PAD training photos' distances; ``hard_threshold`` = 99th
+    percentile of the same photos made too dark, overexposed or blurry (beyond it no retake
+    advice can help)."""
+    st = f["pad_train"]["stats"]
+    oof = np.zeros(len(st))
+    for k in np.unique(folds):
+        oof[folds == k] = mixed.mahalanobis(mixed.fit_mahalanobis(st[folds != k]), st[folds == k])
+    g = mixed.fit_mahalanobis(st)
+    g["threshold"] = float(np.percentile(oof, 99))
+    g["validation_percentiles"] = {str(p): float(np.percentile(oof, p)) for p in (50, 95, 99)}
+    deg = mixed.mahalanobis(g, f["pad_train_degraded"]["stats"])
+    g["hard_threshold"] = max(float(np.percentile(deg, 99)), g["threshold"])
+    g["degraded_train_percentiles"] = {str(p): float(np.percentile(deg, p)) for p in (50, 90, 99)}
+    log(f"clinical OOD: threshold {g['threshold']:.3f}, hard {g['hard_threshold']:.3f}")
+    return g
+
+
+# ------------------------------------------------------------------ 6. export
+def export_all(a, s: dict, f: dict, heads: dict, tab: dict, ood: dict, staging: Path, log) -> dict:
+    src = a.models / "image_effnet_lite0.onnx"
+    base = staging / "base.onnx"
+    mixed.strip_heads(src, base)
+    out = staging / "image_effnet_lite0.onnx"
+    mixed.add_heads(base, out, heads["photo_type"], heads["clinical"], ood, photos.STATS_NODE, photos.FMAP_NODE)
+    from skinscan_train import preprocess
+    check = np.stack([preprocess.preprocess(str(p.path))[0] for p in (s["pad_test"][:2] + s["ham_val"][:2])])
+    diff = {"effnet_lite0_heads": mixed.check_heads(out, check, heads["photo_type"], heads["clinical"], ood, photos.STATS_NODE)}
+    Xv = tabular.encode_items(s["pad_test"][:50] + s["ham_val"][:50])
+    for name, m in tab["models"].items():
+        path = staging / f"tabular_{name}.onnx"
+        (tabular.export_lightgbm if name == "lightgbm" else tabular.export_xgboost)(m, path)
+        diff[name] = float(np.abs(tabular.onnx_proba(path, Xv) - m.predict_proba(Xv)[:, 1]).max())
+        if diff[name] > 1e-4:
+            raise RuntimeError(f"{name} ONNX disagrees with predict_proba: {diff[name]:.2e}")
+    log(f"export checks: {diff}")
+    return diff
+
+
+# ------------------------------------------------------------------ main
+def main():
+    a = parse()
+    t0 = time.time()
+    work = a.work or Path.home() / ".cache" / "skinscan" / ("mixed-smoke" if a.smoke else "mixed")
+    work.mkdir(parents=True, exist_ok=True)
+    log = lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True)
+    random.seed(a.seed); np.random.seed(a.seed)
+    s = load_sets(a)
+    folds = photos.patient_folds(s["pad_train"], 5, a.seed)
+    f = features(a, s, work, log)
+    heads = fit_heads(s, f, folds, log)
+    tab = fit_tabular(a, s, folds, log)
+    ens = fit_ensembles(a, s, f, heads, tab, folds, log)
+    ood = fit_ood(f, folds, log)
+    staging = work / "export"
+    shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
+    diff = export_all(a, s, f, heads, tab, ood, staging, log)
+    compact = fit_compact(a, s, tab, work, log)
+    from skinscan_train import mixed_report
+    mixed_report.finish(a, s, f, heads, tab, ens, ood, diff, staging, work, time.time() - t0, log, compact)
+    from skinscan_train import report
+    golden = a.golden or (a.models / "golden" if a.smoke else a.models.parent / "tests" / "fixtures")
+    a.out = a.models  # write_golden reads the models from a.out
+    report.write_golden(a, json.loads((a.models / "manifest.json").read_text()), golden, log)
+
+
+if __name__ == "__main__":
+    main()
