@@ -4,11 +4,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use skinscan::evaluate::{self, Failed, Failure, Outcome};
+use skinscan::evaluate;
 use skinscan::{Assessment, Classifier, Error, Metadata, Result};
 
 const USAGE: &str = "usage:
-  skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE] [--json] [--models DIR] [--model ID]
+  skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE]
+                    [--photo-type auto|dermoscopic|clinical]
+                    [--itch yes|no] [--grew yes|no] [--hurt yes|no] [--changed yes|no]
+                    [--bleed yes|no] [--elevation yes|no] [--diameter MM]
+                    [--json] [--models DIR] [--model ID]
   skinscan evaluate --images DIR --labels CSV [--json] [--predictions FILE] [--models DIR] [--model ID]
   skinscan bench IMAGE [--runs N] [--models DIR] [--model ID]
 
@@ -36,13 +40,28 @@ pub fn main() {
     std::process::exit(2);
 }
 
+/// The metadata flags of `classify`: each is a field of `Metadata::parse` (by its own name or
+/// an alias: `photo-type`, `diameter`).
+const META_FLAGS: [&str; 11] = [
+    "--age",
+    "--sex",
+    "--site",
+    "--photo-type",
+    "--itch",
+    "--grew",
+    "--hurt",
+    "--changed",
+    "--bleed",
+    "--elevation",
+    "--diameter",
+];
+
 /// Parsed options shared by both commands.
 #[derive(Default)]
 struct Opts {
     positional: Vec<String>,
-    age: Option<String>,
-    sex: Option<String>,
-    site: Option<String>,
+    /// Metadata flags as given (`age`, `photo-type`, …), parsed by `Metadata::parse`.
+    meta: Vec<(String, String)>,
     json: bool,
     models: Option<PathBuf>,
     model: Option<String>,
@@ -80,10 +99,11 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
                 .cloned()
                 .ok_or_else(|| Error::Usage(format!("`{name}` needs a value")))?,
         };
+        if META_FLAGS.contains(&name) {
+            o.meta.push((name.trim_start_matches("--").to_string(), value));
+            continue;
+        }
         match name {
-            "--age" => o.age = Some(value),
-            "--sex" => o.sex = Some(value),
-            "--site" => o.site = Some(value),
             "--models" => o.models = Some(value.into()),
             "--model" => o.model = Some(value),
             "--images" => o.images = Some(value.into()),
@@ -132,10 +152,12 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn classify(args: &[String]) -> Result<()> {
-    let o = parse(
-        args,
-        &["--age", "--sex", "--site", "--json", "--models", "--model"],
-    )?;
+    let allowed: Vec<&str> = META_FLAGS
+        .iter()
+        .copied()
+        .chain(["--json", "--models", "--model"])
+        .collect();
+    let o = parse(args, &allowed)?;
     let image = match o.positional.as_slice() {
         [one] => PathBuf::from(one),
         [] => return Err(Error::Usage("classify needs an IMAGE path".into())),
@@ -146,18 +168,7 @@ fn classify(args: &[String]) -> Result<()> {
             )))
         }
     };
-    let age = match o.age.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<f64>().map_err(|_| Error::Input {
-            field: "age".into(),
-            reason: format!("`{a}` is not a number"),
-        })?),
-    };
-    let meta = Metadata {
-        age,
-        sex: o.sex.filter(|s| !s.trim().is_empty()),
-        site: o.site.filter(|s| !s.trim().is_empty()),
-    };
+    let meta = Metadata::parse(o.meta.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let bytes = read(&image)?;
     let classifier = Classifier::from_dir(models_dir(&o.models), o.model.as_deref())?;
     let a = classifier.classify(&bytes, &meta)?;
@@ -186,6 +197,18 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
     };
     println!("{}", path.display());
     println!("  risk tier              {}", a.risk_tier.as_str());
+    let pt = &a.photo_type;
+    let p_clin = pt
+        .probability
+        .map_or(String::new(), |p| format!(", P(clinical) {}", pct(p)));
+    println!(
+        "  photo type             {} ({}{p_clin})",
+        pt.kind.as_str(),
+        serde_json::to_value(pt.source).map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
+    );
+    if !a.metadata_used.is_empty() {
+        println!("  details used           {}", a.metadata_used.join(", "));
+    }
     match a.tabular_probability {
         Some(t) => println!(
             "  malignant probability  {} (image {}, metadata model {})",
@@ -294,17 +317,6 @@ fn bench(args: &[String]) -> Result<()> {
 }
 
 /// `DIR/stem` as given if it exists, else with a common photo extension.
-fn find_image(dir: &Path, stem: &str) -> Option<PathBuf> {
-    let direct = dir.join(stem);
-    if direct.is_file() {
-        return Some(direct);
-    }
-    ["jpg", "png", "jpeg", "JPG", "PNG", "JPEG"]
-        .iter()
-        .map(|ext| dir.join(format!("{stem}.{ext}")))
-        .find(|p| p.is_file())
-}
-
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -354,74 +366,34 @@ fn evaluate(args: &[String]) -> Result<()> {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
             let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality")
+            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality,photo_type")
                 .map_err(|e| Error::io(p, e))?;
             Some((p.clone(), w))
         }
         None => None,
     };
 
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut failed = Failed::default();
     let start = Instant::now();
-    let classify_row = |row: &evaluate::LabelRow| {
-        let path = find_image(&images, &row.image).ok_or_else(|| Error::Io {
-            path: images.join(&row.image).display().to_string(),
-            message: "no such image (tried .jpg, .png, .jpeg)".into(),
-        })?;
-        let meta = row.metadata()?;
-        classifier.classify(&read(&path)?, &meta)
-    };
-    // One contiguous share of the rows per core (tract runs each model on one thread); results
-    // come back in row order, so the output does not depend on the number of cores.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let share = rows.len().div_ceil(workers).max(1);
-    let results: Vec<Result<skinscan::Assessment>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(share)
-            .map(|chunk| scope.spawn(|| chunk.iter().map(classify_row).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("an evaluate worker panicked"))
-            .collect()
-    });
-    for (row, result) in rows.iter().zip(results) {
-        match result {
-            Ok(a) => {
-                if let Some((p, w)) = predictions.as_mut() {
-                    writeln!(
-                        w,
-                        "{},{},{},{},{}",
-                        csv_field(&row.image),
-                        a.malignant_probability,
-                        a.risk_tier.as_str(),
-                        a.top_dx,
-                        a.quality
-                            .as_ref()
-                            .map_or(String::new(), |q| q.verdict.to_string())
-                    )
-                    .map_err(|e| Error::io(&*p, e))?;
-                }
-                outcomes.push(Outcome {
-                    malignant: row.malignant,
-                    dx: row.dx.clone(),
-                    malignant_probability: a.malignant_probability,
-                    risk_tier: a.risk_tier,
-                    top_dx: a.top_dx,
-                    verdict: a.quality.as_ref().map(|q| q.verdict),
-                    expected: row.expected,
-                });
-            }
-            Err(e) => {
-                failed.count += 1;
-                failed.images.push(Failure {
-                    image: row.image.clone(),
-                    error: e.to_string(),
-                });
-            }
+    let results = evaluate::run(&classifier, &images, &rows);
+    if let Some((p, w)) = predictions.as_mut() {
+        for (row, a) in rows.iter().zip(&results) {
+            let Ok(a) = a else { continue };
+            writeln!(
+                w,
+                "{},{},{},{},{},{}",
+                csv_field(&row.image),
+                a.malignant_probability,
+                a.risk_tier.as_str(),
+                a.top_dx,
+                a.quality
+                    .as_ref()
+                    .map_or(String::new(), |q| q.verdict.to_string()),
+                a.photo_type.kind.as_str()
+            )
+            .map_err(|e| Error::io(&*p, e))?;
         }
     }
+    let (outcomes, failed) = evaluate::tally(&classifier, &rows, &results);
     let seconds = start.elapsed().as_secs_f64();
     if let Some((p, mut w)) = predictions {
         w.flush().map_err(|e| Error::io(&p, e))?;
@@ -432,20 +404,27 @@ fn evaluate(args: &[String]) -> Result<()> {
         .iter()
         .map(|d| d.code.as_str())
         .collect();
-    let r = evaluate::report(
-        &outcomes,
-        &codes,
-        classifier.image_model().decision_threshold,
-        failed,
-        seconds,
-    );
+    let all_failed = outcomes.is_empty() && !rows.is_empty();
+    let r = evaluate::report(&outcomes, &codes, failed, seconds);
     if o.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&r).expect("a Report always serialises")
         );
-        return Ok(());
+    } else {
+        print_report(&r, &classifier);
     }
+    if all_failed {
+        return Err(Error::Labels {
+            path: labels_path.display().to_string(),
+            line: 0,
+            reason: format!("all {} rows failed (see above)", rows.len()),
+        });
+    }
+    Ok(())
+}
+
+fn print_report(r: &evaluate::Report, classifier: &Classifier) {
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     println!(
         "model                        {}",
@@ -453,10 +432,7 @@ fn evaluate(args: &[String]) -> Result<()> {
     );
     println!("n                            {}", r.n);
     println!("roc_auc                      {}", opt(r.roc_auc));
-    println!(
-        "threshold                    {:.4} (the model's decision_threshold)",
-        classifier.image_model().decision_threshold
-    );
+    println!("threshold                    each photo type's decision_threshold");
     println!("accuracy                     {}", opt(r.accuracy));
     println!("balanced_accuracy            {}", opt(r.balanced_accuracy));
     println!("sensitivity                  {}", opt(r.sensitivity));
@@ -512,10 +488,17 @@ fn evaluate(args: &[String]) -> Result<()> {
             println!("photo quality                not checked (the model has no quality gate)")
         }
     }
+    let pt = &r.photo_type;
+    let right = pt.accuracy.map_or(String::new(), |a| {
+        format!(", {} of {} as labelled ({})", pt.correct, pt.labelled, pct(a))
+    });
+    println!(
+        "photo_type                   dermoscopic {}, clinical {}{right}",
+        pt.dermoscopic, pt.clinical
+    );
     println!("images_per_second            {:.1}", r.images_per_second);
     println!("failed                       {}", r.failed.count);
     for f in &r.failed.images {
         println!("  {}: {}", f.image, f.error);
     }
-    Ok(())
 }

@@ -2,7 +2,8 @@
 //! the twin of `training/skinscan_train/ensemble.py::assess`.
 //!
 //! ```text
-//! p7      = softmax(logits)
+//! p7      = mean over quarter turns of softmax(logits)      (dermoscopic head)
+//!         = softmax(mean over quarter turns of logits)      (clinical head, a linear head)
 //! z_img   = logit(sum of p7 over malignant diagnoses)     (p clipped to [1e-6, 1 - 1e-6])
 //! image   = sigmoid(a * z_img + b)                         (Platt)
 //! final   = sigmoid(c0 + c1 * z_img + c2 * logit(p_tab))   if metadata was given, else image
@@ -11,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::manifest::{ImageModel, Tiers};
+use crate::manifest::{Head, Tiers, TurnAverage};
 
 /// `metrics.logit`'s clip in training: keeps the logit finite for saturated probabilities.
 pub const LOGIT_EPS: f64 = 1e-6;
@@ -81,24 +82,47 @@ pub fn softmax(logits: &[f32]) -> Vec<f64> {
     e.iter().map(|v| v / s).collect()
 }
 
-/// Combine the image logits and the optional tabular probability as the manifest says.
+/// One head's diagnosis probabilities from its logits for each quarter turn of the photo
+/// (`training/skinscan_train/mixed_report.py::head_p7`). Empty input gives an empty vector.
+pub fn combine_turns(turns: &[Vec<f32>], how: TurnAverage) -> Vec<f64> {
+    let Some(first) = turns.first() else {
+        return Vec::new();
+    };
+    let n = turns.len() as f64;
+    let mut acc = vec![0f64; first.len()];
+    for t in turns {
+        let v: Vec<f64> = match how {
+            TurnAverage::Softmax => softmax(t),
+            TurnAverage::Logits => t.iter().map(|&x| f64::from(x)).collect(),
+        };
+        for (a, x) in acc.iter_mut().zip(v) {
+            *a += x / n;
+        }
+    }
+    match how {
+        TurnAverage::Softmax => acc,
+        TurnAverage::Logits => softmax(&acc.iter().map(|&x| x as f32).collect::<Vec<_>>()),
+    }
+}
+
+/// Combine a head's diagnosis probabilities and the optional tabular probability as the
+/// manifest says for that head.
 pub fn assess(
-    logits: &[f32],
+    diagnosis: Vec<f64>,
     malignant: &[usize],
     p_tab: Option<f64>,
-    cfg: &ImageModel,
+    head: Head<'_>,
 ) -> RiskResult {
-    let diagnosis = softmax(logits);
     let malignant_sum: f64 = malignant.iter().map(|&i| diagnosis[i]).sum();
     let z = logit(malignant_sum);
-    let image_probability = sigmoid(cfg.calibration.a * z + cfg.calibration.b);
+    let image_probability = sigmoid(head.calibration.a * z + head.calibration.b);
     let (malignant_probability, tiers) = match p_tab {
-        None => (image_probability, &cfg.tiers.image_only),
+        None => (image_probability, &head.tiers.image_only),
         Some(pt) => {
-            let s = &cfg.stacker;
+            let s = head.stacker;
             (
                 sigmoid(s.intercept + s.image_coef * z + s.tabular_coef * logit(pt)),
-                &cfg.tiers.with_metadata,
+                &head.tiers.with_metadata,
             )
         }
     };
@@ -116,8 +140,27 @@ pub fn assess(
 mod tests {
     use super::*;
 
-    fn cfg() -> ImageModel {
+    fn cfg() -> crate::manifest::ImageModel {
         crate::manifest::tests::sample().image_models[0].clone()
+    }
+
+    fn run(logits: &[f32], p_tab: Option<f64>) -> RiskResult {
+        let c = cfg();
+        let head = c.head(crate::manifest::PhotoKind::Dermoscopic);
+        assess(softmax(logits), &[1, 2], p_tab, head)
+    }
+
+    #[test]
+    fn turns_average_softmax_or_logits() {
+        let turns = vec![vec![0.0f32, 2.0], vec![2.0, 0.0]];
+        let p = combine_turns(&turns, TurnAverage::Softmax);
+        assert!((p[0] - 0.5).abs() < 1e-12 && (p[1] - 0.5).abs() < 1e-12);
+        let q = combine_turns(&[vec![0.0f32, 2.0], vec![0.0, 0.0]], TurnAverage::Logits);
+        let want = softmax(&[0.0, 1.0]);
+        assert!((q[1] - want[1]).abs() < 1e-7, "{q:?}");
+        let r = combine_turns(&[vec![0.0f32, 2.0], vec![0.0, 0.0]], TurnAverage::Softmax);
+        assert!((r[1] - q[1]).abs() > 1e-3, "the two rules differ");
+        assert!(combine_turns(&[], TurnAverage::Logits).is_empty());
     }
 
     #[test]
@@ -152,7 +195,7 @@ mod tests {
     #[test]
     fn image_only_path() {
         // Logits [0, ln 2, ln 1] -> softmax [1/4, 1/2, 1/4]; malignant = mel + bcc = 3/4.
-        let r = assess(&[0.0, std::f32::consts::LN_2, 0.0], &[1, 2], None, &cfg());
+        let r = run(&[0.0, std::f32::consts::LN_2, 0.0], None);
         assert!((r.diagnosis[1] - 0.5).abs() < 1e-7);
         assert!((r.malignant_sum - 0.75).abs() < 1e-7);
         let z = (3.0f64).ln();
@@ -166,12 +209,7 @@ mod tests {
 
     #[test]
     fn stacked_path_uses_with_metadata_tiers() {
-        let r = assess(
-            &[0.0, std::f32::consts::LN_2, 0.0],
-            &[1, 2],
-            Some(0.2),
-            &cfg(),
-        );
+        let r = run(&[0.0, std::f32::consts::LN_2, 0.0], Some(0.2));
         let z = (3.0f64).ln();
         let expect = sigmoid(0.1 + 1.5 * z + 0.5 * (0.25f64).ln());
         assert!(
@@ -183,7 +221,7 @@ mod tests {
         // 0.84 >= with_metadata.high_from 0.7
         assert_eq!(r.risk_tier, RiskTier::High);
         // A benign-looking image with metadata: low under with_metadata (< 0.1).
-        let r = assess(&[5.0, -5.0, -5.0], &[1, 2], Some(0.01), &cfg());
+        let r = run(&[5.0, -5.0, -5.0], Some(0.01));
         assert!(r.malignant_probability < 0.1);
         assert_eq!(r.risk_tier, RiskTier::Low);
     }

@@ -6,7 +6,9 @@
 //! Rows without a `malignant` label (the gate set leaves it blank) count for the verdicts only;
 //! with no labelled row at all, every malignancy metric is `null`.
 //!
-//! Pure code: reading files and running the classifier is the CLI's job.
+//! [`run`] classifies a labelled folder (one thread per core, results in row order) and
+//! [`tally`] turns the results into [`Outcome`]s and failures; the rest is pure maths. The CLI
+//! parses arguments and prints; tests reuse the same loop.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,7 @@ use serde::Serialize;
 
 use crate::ensemble::RiskTier;
 use crate::error::{Error, Result};
+use crate::manifest::PhotoKind;
 use crate::quality::{Reason, Verdict};
 use crate::tabular::Metadata;
 
@@ -41,7 +44,23 @@ impl Expected {
     }
 }
 
-/// One row of a `labels.csv` (`image,malignant,dx,age,sex,site[,lesion_id][,expected]`).
+/// The labels columns handed to `Metadata::parse` (PAD-UFES-20's names; `diameter_1` is the
+/// size in mm). Blank, `UNK` = not given.
+pub const META_COLUMNS: [&str; 10] = [
+    "age",
+    "sex",
+    "site",
+    "itch",
+    "grew",
+    "hurt",
+    "changed",
+    "bleed",
+    "elevation",
+    "diameter_1",
+];
+
+/// One row of a `labels.csv` (`image,malignant,dx[,age,sex,site][,photo_type][,itch,…,diameter_1]
+/// [,lesion_id][,expected]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelRow {
     /// 1-based line number in the file, for messages.
@@ -52,30 +71,21 @@ pub struct LabelRow {
     pub malignant: Option<bool>,
     /// Diagnosis code, when known (lowercase).
     pub dx: Option<String>,
-    /// Raw metadata cells (blank = not given); validated by the classifier.
-    pub age: String,
-    pub sex: String,
-    pub site: String,
+    /// Raw metadata cells `(column, text)` of the [`META_COLUMNS`] present; parsed by
+    /// [`LabelRow::metadata`].
+    pub meta: Vec<(String, String)>,
+    /// The photo's true kind (`dermoscopic` / `clinical`), when labelled: scores the detector.
+    /// It is not given to the classifier, which detects the type as a user's page would.
+    pub photo_type: Option<PhotoKind>,
     /// The quality verdict this image should get (gate test sets), when given.
     pub expected: Option<Expected>,
 }
 
 impl LabelRow {
-    /// The row's metadata; a non-numeric age is an input error naming `age`.
+    /// The row's metadata, parsed by `Metadata::parse`; a bad cell is an input error naming
+    /// its field (the row then counts as failed).
     pub fn metadata(&self) -> Result<Metadata> {
-        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        let age = match self.age.trim() {
-            "" => None,
-            a => Some(
-                a.parse::<f64>()
-                    .map_err(|_| Error::input("age", format!("`{a}` is not a number")))?,
-            ),
-        };
-        Ok(Metadata {
-            age,
-            sex: text(&self.sex),
-            site: text(&self.site),
-        })
+        Metadata::parse(self.meta.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
@@ -124,8 +134,11 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
     let (mal_col, dx_col) = (col("malignant"), col("dx"));
-    let (age_col, sex_col, site_col) = (col("age"), col("sex"), col("site"));
-    let expected_col = col("expected");
+    let meta_cols: Vec<(&str, usize)> = META_COLUMNS
+        .iter()
+        .filter_map(|&c| Some((c, col(c)?)))
+        .collect();
+    let (expected_col, type_col) = (col("expected"), col("photo_type"));
     let mut rows = Vec::new();
     for (n, line) in lines {
         if line.trim().is_empty() {
@@ -159,14 +172,23 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
             "" => None,
             e => Some(Expected::parse(e).map_err(|why| err(n, format!("`expected`: {why}")))?),
         };
+        let photo_type = match cell(type_col).as_str() {
+            "" => None,
+            t => Some(PhotoKind::parse(t).ok_or_else(|| {
+                err(n, format!("`photo_type` is `{t}`, expected dermoscopic, clinical or blank"))
+            })?),
+        };
+        let meta = meta_cols
+            .iter()
+            .map(|&(name, i)| (name.to_string(), cells[i].trim().to_string()))
+            .collect();
         rows.push(LabelRow {
             line: n,
             image,
             malignant,
             dx,
-            age: cell(age_col),
-            sex: cell(sex_col),
-            site: cell(site_col),
+            meta,
+            photo_type,
             expected,
         });
     }
@@ -390,8 +412,38 @@ pub struct Report {
     pub tiers: TierTable,
     /// Verdict counts of the quality gate; null when the model has no gate.
     pub quality: Option<QualityCounts>,
+    /// Which head judged the photos, and how often that was the labelled type.
+    pub photo_type: PhotoTypeCounts,
     pub images_per_second: f64,
     pub failed: Failed,
+}
+
+/// Photo types used, and against the labels' `photo_type` column where it is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PhotoTypeCounts {
+    pub dermoscopic: usize,
+    pub clinical: usize,
+    /// Rows with a labelled type, and how many were judged as that type.
+    pub labelled: usize,
+    pub correct: usize,
+    /// `correct / labelled`; null without labelled rows.
+    pub accuracy: Option<f64>,
+}
+
+fn photo_type_counts(outcomes: &[Outcome]) -> PhotoTypeCounts {
+    let mut c = PhotoTypeCounts::default();
+    for o in outcomes {
+        match o.photo_type {
+            PhotoKind::Dermoscopic => c.dermoscopic += 1,
+            PhotoKind::Clinical => c.clinical += 1,
+        }
+        if let Some(want) = o.expected_photo_type {
+            c.labelled += 1;
+            c.correct += usize::from(want == o.photo_type);
+        }
+    }
+    c.accuracy = (c.labelled > 0).then(|| c.correct as f64 / c.labelled as f64);
+    c
 }
 
 /// One classified image, as the metrics need it.
@@ -406,21 +458,114 @@ pub struct Outcome {
     pub verdict: Option<Verdict>,
     /// The labels' `expected` verdict, when given.
     pub expected: Option<Expected>,
+    /// The photo type whose head judged it, and the labelled one.
+    pub photo_type: PhotoKind,
+    pub expected_photo_type: Option<PhotoKind>,
+    /// That head's decision threshold (binary figures use each photo's own head).
+    pub decision_threshold: f64,
 }
 
-/// Metrics over `outcomes`; `codes` are the manifest's diagnosis codes.
-pub fn report(
-    outcomes: &[Outcome],
-    codes: &[&str],
-    threshold: f64,
-    failed: Failed,
-    seconds: f64,
-) -> Report {
+/// The image file of a labels row: `image` as given, else with a usual extension.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn find_image(dir: &std::path::Path, stem: &str) -> Option<std::path::PathBuf> {
+    let direct = dir.join(stem);
+    if direct.is_file() {
+        return Some(direct);
+    }
+    ["jpg", "png", "jpeg", "JPG", "PNG", "JPEG"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+/// Classify every row's image from `images` with the row's metadata: one contiguous share of
+/// the rows per core (tract runs each model on one thread); results come back in row order,
+/// so nothing depends on the number of cores. A missing image or bad metadata is that row's
+/// error.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run(
+    c: &crate::pipeline::Classifier,
+    images: &std::path::Path,
+    rows: &[LabelRow],
+) -> Vec<Result<crate::pipeline::Assessment>> {
+    let classify_row = |row: &LabelRow| {
+        let path = find_image(images, &row.image).ok_or_else(|| Error::Io {
+            path: images.join(&row.image).display().to_string(),
+            message: "no such image (tried .jpg, .png, .jpeg)".into(),
+        })?;
+        let meta = row.metadata()?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        c.classify(&bytes, &meta)
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = rows.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(share)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(classify_row).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(Error::Model {
+                        model: "evaluate".into(),
+                        message: "a worker panicked".into(),
+                    })]
+                })
+            })
+            .collect()
+    })
+}
+
+/// [`run`]'s results as outcomes (with each photo's head threshold) and failures.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn tally(
+    c: &crate::pipeline::Classifier,
+    rows: &[LabelRow],
+    results: &[Result<crate::pipeline::Assessment>],
+) -> (Vec<Outcome>, Failed) {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut failed = Failed::default();
+    for (row, result) in rows.iter().zip(results) {
+        match result {
+            Ok(a) => outcomes.push(Outcome {
+                malignant: row.malignant,
+                dx: row.dx.clone(),
+                malignant_probability: a.malignant_probability,
+                risk_tier: a.risk_tier,
+                top_dx: a.top_dx.clone(),
+                verdict: a.quality.as_ref().map(|q| q.verdict),
+                expected: row.expected,
+                photo_type: a.photo_type.kind,
+                expected_photo_type: row.photo_type,
+                decision_threshold: c.image_model().head(a.photo_type.kind).decision_threshold,
+            }),
+            Err(e) => {
+                failed.count += 1;
+                failed.images.push(Failure {
+                    image: row.image.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    (outcomes, failed)
+}
+
+/// Metrics over `outcomes`; `codes` are the manifest's diagnosis codes. The binary figures
+/// call a photo positive from its head's `decision_threshold` on.
+pub fn report(outcomes: &[Outcome], codes: &[&str], failed: Failed, seconds: f64) -> Report {
     let labelled: Vec<&Outcome> = outcomes.iter().filter(|o| o.malignant.is_some()).collect();
     let truth: Vec<bool> = labelled.iter().map(|o| o.malignant == Some(true)).collect();
     let scores: Vec<f64> = labelled.iter().map(|o| o.malignant_probability).collect();
     let tiers: Vec<RiskTier> = labelled.iter().map(|o| o.risk_tier).collect();
-    let b = (!truth.is_empty()).then(|| binary_at(&truth, &scores, threshold));
+    // Each photo against its own head's threshold: shift every score so the cut is at 0.
+    let margins: Vec<f64> = labelled
+        .iter()
+        .map(|o| o.malignant_probability - o.decision_threshold)
+        .collect();
+    let b = (!truth.is_empty()).then(|| binary_at(&truth, &margins, 0.0));
     let index = |c: &str| codes.iter().position(|k| *k == c);
     let (dx_true, dx_pred): (Vec<usize>, Vec<usize>) = outcomes
         .iter()
@@ -436,6 +581,7 @@ pub fn report(
         diagnosis_balanced_accuracy: balanced_accuracy(&dx_true, &dx_pred),
         tiers: tier_table(&truth, &tiers),
         quality: quality_counts(outcomes),
+        photo_type: photo_type_counts(outcomes),
         images_per_second: if seconds > 0.0 {
             outcomes.len() as f64 / seconds
         } else {
@@ -516,6 +662,9 @@ mod tests {
             top_dx: top.into(),
             verdict: None,
             expected: None,
+            photo_type: PhotoKind::Dermoscopic,
+            expected_photo_type: Some(PhotoKind::Dermoscopic),
+            decision_threshold: 0.5,
         };
         let outs = [
             o(Some(true), Some("mel"), 0.9, RiskTier::High, "mel"),
@@ -523,7 +672,7 @@ mod tests {
             o(Some(true), Some("scc"), 0.1, RiskTier::Low, "nv"),
             o(None, None, 0.5, RiskTier::Moderate, "nv"),
         ];
-        let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 2.0);
+        let r = report(&outs, &["nv", "mel"], Failed::default(), 2.0);
         assert_eq!(r.n, 3);
         assert_eq!(r.roc_auc, Some(0.5));
         assert_eq!(r.sensitivity, Some(0.5));
@@ -555,6 +704,7 @@ mod tests {
             "diagnosis_balanced_accuracy",
             "tiers",
             "quality",
+            "photo_type",
             "images_per_second",
             "failed",
         ];
@@ -562,6 +712,44 @@ mod tests {
         let mut keys = keys;
         keys.sort();
         assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn answers_photo_type_and_per_head_thresholds() {
+        let csv = "image,malignant,dx,age,photo_type,itch,grew,diameter_1,region\n\
+                   a,1,bcc,60,clinical,True,UNK,6.5,FACE\n\
+                   b,0,nv,,dermoscopic,,,,\n\
+                   c,1,mel,,,maybe,,,\n";
+        let rows = parse_labels(csv, "x.csv").unwrap();
+        let m = rows[0].metadata().unwrap();
+        assert_eq!((m.age, m.itch, m.grew, m.diameter_mm), (Some(60.0), Some(true), None, Some(6.5)));
+        assert_eq!(m.given(), ["age", "itch", "diameter_mm"]);
+        assert_eq!(m.photo_type, None, "the labelled type is the truth, not an input");
+        assert_eq!(rows[0].photo_type, Some(PhotoKind::Clinical));
+        assert_eq!(rows[2].photo_type, None);
+        assert!(matches!(rows[2].metadata(), Err(Error::Input { ref field, .. }) if field == "itch"));
+        let bad = parse_labels("image,photo_type\na,xray\n", "x.csv");
+        assert!(matches!(bad, Err(Error::Labels { line: 2, .. })));
+
+        let o = |p: f64, kind: PhotoKind, thr: f64| Outcome {
+            malignant: Some(true),
+            dx: None,
+            malignant_probability: p,
+            risk_tier: RiskTier::Moderate,
+            top_dx: "nv".into(),
+            verdict: None,
+            expected: None,
+            photo_type: kind,
+            expected_photo_type: Some(PhotoKind::Clinical),
+            decision_threshold: thr,
+        };
+        // 0.3 is positive for a head with threshold 0.2, negative for one with 0.4.
+        let outs = [o(0.3, PhotoKind::Clinical, 0.2), o(0.3, PhotoKind::Dermoscopic, 0.4)];
+        let r = report(&outs, &["nv"], Failed::default(), 1.0);
+        assert_eq!(r.sensitivity, Some(0.5));
+        let c = r.photo_type;
+        assert_eq!((c.dermoscopic, c.clinical, c.labelled, c.correct), (1, 1, 2, 1));
+        assert_eq!(c.accuracy, Some(0.5));
     }
 
     #[test]
@@ -606,9 +794,12 @@ mod tests {
                 top_dx: "nv".into(),
                 verdict: Some(v),
                 expected: r.expected,
+                photo_type: PhotoKind::Clinical,
+                expected_photo_type: r.photo_type,
+                decision_threshold: 0.5,
             })
             .collect();
-        let r = report(&outs, &["nv", "mel"], 0.5, Failed::default(), 1.0);
+        let r = report(&outs, &["nv", "mel"], Failed::default(), 1.0);
         assert_eq!(r.n, 0);
         assert_eq!(
             (r.roc_auc, r.accuracy, r.sensitivity, r.specificity),

@@ -122,6 +122,29 @@ pub struct OodGate {
     /// For people: the share of each training source's images above `threshold` (in-sample).
     #[serde(default)]
     pub train_above_threshold_by_source: Option<serde_json::Value>,
+    /// The cut for clinical (phone) photos, on their own score (issue 12). Without it, clinical
+    /// photos are judged by `output` and `threshold` like dermoscopic ones.
+    #[serde(default)]
+    pub clinical: Option<ClinicalOod>,
+}
+
+/// The OOD cut for clinical photos: distance from phone photos rather than from dermoscopy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicalOod {
+    /// The output holding the score (must be the model's `outputs.ood_clinical`).
+    pub output: String,
+    /// Above this, a well-exposed sharp clinical photo is `not_a_lesion`.
+    pub threshold: f64,
+    /// Above this, `not_a_lesion` before exposure and blur are judged (phone photos made too
+    /// dark, overexposed or blurry stay below it). Clinical photos get no per-problem limits.
+    pub hard_threshold: f64,
+    #[serde(default)]
+    pub validation_percentiles: Option<serde_json::Value>,
+    #[serde(default)]
+    pub degraded_train_percentiles: Option<serde_json::Value>,
+    #[serde(default)]
+    pub fitted_on: Option<serde_json::Value>,
 }
 
 /// OOD limits per photo problem (see [`OodGate::retake_max`]).
@@ -196,10 +219,128 @@ pub struct ImageModel {
     /// tiers were fitted on those averaged probabilities.
     #[serde(default = "one_turn")]
     pub quarter_turns: usize,
+    /// The photo-type detector (issue 12): which head a photo goes to when the user does not say.
+    #[serde(default)]
+    pub photo_type: Option<PhotoTypeHead>,
+    /// The head for ordinary phone photos, with its own calibration, stacker and tiers. Without
+    /// it every photo goes through the fields above (the dermoscopic head).
+    #[serde(default)]
+    pub clinical: Option<ClinicalHead>,
+    /// For people: the dermoscopic head's validation figures (the low-tier promise per source).
+    #[serde(default)]
+    pub validation: Option<serde_json::Value>,
 }
 
 fn one_turn() -> usize {
     1
+}
+
+/// The kind of photo, which picks the head, calibration, stacker, tiers and OOD cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoKind {
+    /// Taken through a dermatoscope (HAM10000, ISIC).
+    Dermoscopic,
+    /// An ordinary (phone) close-up, without a dermatoscope.
+    Clinical,
+}
+
+impl PhotoKind {
+    pub const ALL: [PhotoKind; 2] = [PhotoKind::Dermoscopic, PhotoKind::Clinical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoKind::Dermoscopic => "dermoscopic",
+            PhotoKind::Clinical => "clinical",
+        }
+    }
+
+    /// `dermoscopic` or `clinical`, trimmed, any case.
+    pub fn parse(s: &str) -> Option<PhotoKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// `[1, 1]` logit of "clinical" on the embedding, averaged over the quarter turns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoTypeHead {
+    pub output: String,
+    /// A photo is `clinical` when sigmoid(mean logit) is at least this.
+    pub clinical_from: f64,
+    /// For people: accuracy out of fold per kind, and the photos it was fitted on.
+    #[serde(default)]
+    pub validation: Option<serde_json::Value>,
+    #[serde(default)]
+    pub fitted_on: Option<serde_json::Value>,
+}
+
+/// How a head's per-turn logits become one set of probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnAverage {
+    /// Mean of the per-turn softmax (the fine-tuned network's own classifier).
+    Softmax,
+    /// Softmax of the mean logits (a linear head fitted on the turn-averaged embedding).
+    Logits,
+}
+
+/// The phone-photo head: its outputs and everything fitted on top of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicalHead {
+    /// `[1, n_diagnoses]` logits.
+    pub logits: String,
+    /// `[1, n_diagnoses, h, w]` class activation maps.
+    pub cam: String,
+    pub turn_average: TurnAverage,
+    pub calibration: Calibration,
+    pub stacker: Stacker,
+    pub decision_threshold: f64,
+    pub tiers: TierSets,
+    #[serde(default)]
+    pub validation: Option<serde_json::Value>,
+    /// For people: malignant ROC-AUC on PAD-UFES-20 `test` photos, photo only.
+    #[serde(default)]
+    pub test_roc_auc: Option<f64>,
+}
+
+/// One head's numbers, whichever block of the manifest they come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub kind: PhotoKind,
+    pub calibration: &'a Calibration,
+    pub stacker: &'a Stacker,
+    pub decision_threshold: f64,
+    pub tiers: &'a TierSets,
+    pub turn_average: TurnAverage,
+}
+
+impl ImageModel {
+    /// The head for photos of `kind`: the clinical block for clinical photos when the model has
+    /// one, else the dermoscopic fields (a model without a clinical head uses them for both).
+    pub fn head(&self, kind: PhotoKind) -> Head<'_> {
+        match (kind, &self.clinical) {
+            (PhotoKind::Clinical, Some(c)) => Head {
+                kind,
+                calibration: &c.calibration,
+                stacker: &c.stacker,
+                decision_threshold: c.decision_threshold,
+                tiers: &c.tiers,
+                turn_average: c.turn_average,
+            },
+            _ => Head {
+                kind: PhotoKind::Dermoscopic,
+                calibration: &self.calibration,
+                stacker: &self.stacker,
+                decision_threshold: self.decision_threshold,
+                tiers: &self.tiers,
+                turn_average: TurnAverage::Softmax,
+            },
+        }
+    }
 }
 
 /// Output tensor names of an image model.
@@ -219,6 +360,9 @@ pub struct ImageOutputs {
     /// overexposed and blurry (in that order), when the model has them.
     #[serde(default)]
     pub ood_retake: Option<String>,
+    /// `[1]` the statistics' distance from phone photos (issue 12), when the model has it.
+    #[serde(default)]
+    pub ood_clinical: Option<String>,
 }
 
 /// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
@@ -282,21 +426,22 @@ pub struct Feature {
     pub values: Option<Vec<String>>,
 }
 
-/// Encodings: one column with the number, one column with the index into `values`, or one
-/// column per value.
+/// Encodings: one column with the number, one column with the index into `values`, one
+/// column per value, or one column with 1 for yes and 0 for no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
     Numeric,
     Index,
     OneHot,
+    Boolean,
 }
 
 impl Feature {
     /// Number of columns this feature occupies.
     pub fn columns(&self) -> usize {
         match self.kind {
-            FeatureKind::Numeric | FeatureKind::Index => 1,
+            FeatureKind::Numeric | FeatureKind::Index | FeatureKind::Boolean => 1,
             FeatureKind::OneHot => self.values.as_ref().map_or(0, Vec::len),
         }
     }
@@ -317,6 +462,9 @@ pub struct TabularModel {
     pub positive_index: usize,
     #[serde(default)]
     pub val_roc_auc: Option<f64>,
+    /// For people: out-of-fold ROC-AUC on PAD-UFES-20 training photos' answers (issue 12).
+    #[serde(default)]
+    pub pad_train_oof_roc_auc: Option<f64>,
 }
 
 impl Manifest {
@@ -430,44 +578,8 @@ impl Manifest {
                     m.quarter_turns
                 ));
             }
-            if m.calibration.method != "platt" {
-                return bad(format!(
-                    "{ctx}: calibration.method `{}` is not supported (only `platt`)",
-                    m.calibration.method
-                ));
-            }
-            let nums = [
-                m.calibration.a,
-                m.calibration.b,
-                m.stacker.intercept,
-                m.stacker.image_coef,
-                m.stacker.tabular_coef,
-            ];
-            if nums.iter().any(|v| !v.is_finite()) {
-                return bad(format!(
-                    "{ctx}: calibration and stacker coefficients must be finite"
-                ));
-            }
-            if !(0.0..=1.0).contains(&m.decision_threshold) {
-                return bad(format!(
-                    "{ctx}: decision_threshold {} is not in [0, 1]",
-                    m.decision_threshold
-                ));
-            }
-            for (name, t) in [
-                ("image_only", m.tiers.image_only),
-                ("with_metadata", m.tiers.with_metadata),
-            ] {
-                if !(t.low_below.is_finite() && t.high_from.is_finite()) {
-                    return bad(format!("{ctx}: tiers.{name} thresholds must be finite"));
-                }
-                if !(0.0 <= t.low_below && t.low_below <= t.high_from && t.high_from <= 1.0) {
-                    return bad(format!(
-                        "{ctx}: tiers.{name} must satisfy 0 <= low_below ({}) <= high_from ({}) <= 1",
-                        t.low_below, t.high_from
-                    ));
-                }
-            }
+            validate_head(&ctx, m.head(PhotoKind::Dermoscopic))?;
+            self.validate_photo_types(m, &ctx)?;
         }
         if self.image_model(&self.default_image_model).is_none() {
             return bad(format!(
@@ -493,6 +605,10 @@ impl Manifest {
                         return bad(format!("{ctx}: min must not exceed max"));
                     }
                 }
+                FeatureKind::Boolean if f.values.is_some() => {
+                    return bad(format!("{ctx}: a boolean feature has no `values`"))
+                }
+                FeatureKind::Boolean => {}
                 FeatureKind::Index | FeatureKind::OneHot => match &f.values {
                     Some(v) if !v.is_empty() => {
                         unique(v.iter().map(String::as_str), &format!("{ctx} value"))?
@@ -609,6 +725,44 @@ impl Manifest {
                     o.output, o.model, m.outputs.ood
                 ));
             }
+            if let Some(c) = &o.clinical {
+                if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
+                    return bad("quality.ood.clinical thresholds must be finite".into());
+                }
+                if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
+                    return bad(format!(
+                        "quality.ood.clinical.output `{}` is not image model `{}`'s outputs.ood_clinical ({:?})",
+                        c.output, o.model, m.outputs.ood_clinical
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A clinical head needs a photo-type detector, and both name outputs of their own.
+    fn validate_photo_types(&self, m: &ImageModel, ctx: &str) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if let Some(pt) = &m.photo_type {
+            if !(pt.clinical_from > 0.0 && pt.clinical_from < 1.0) {
+                return bad(format!(
+                    "{ctx}: photo_type.clinical_from {} is not in (0, 1)",
+                    pt.clinical_from
+                ));
+            }
+            if pt.output.is_empty() {
+                return bad(format!("{ctx}: photo_type.output is empty"));
+            }
+        }
+        if let Some(c) = &m.clinical {
+            if m.photo_type.is_none() {
+                return bad(format!(
+                    "{ctx}: a clinical head needs a photo_type detector"
+                ));
+            }
+            let names = [&c.logits, &c.cam, &m.outputs.logits, &m.outputs.cam];
+            unique(names.iter().map(|s| s.as_str()), &format!("{ctx} head output"))?;
+            validate_head(&format!("{ctx} clinical head"), m.head(PhotoKind::Clinical))?;
         }
         Ok(())
     }
@@ -632,6 +786,50 @@ impl Manifest {
             .map(|(i, _)| i)
             .collect()
     }
+}
+
+/// Calibration, stacker, decision threshold and ordered tiers of one head.
+fn validate_head(ctx: &str, h: Head<'_>) -> Result<()> {
+    let bad = |s: String| Err(Error::manifest(s));
+    if h.calibration.method != "platt" {
+        return bad(format!(
+            "{ctx}: calibration.method `{}` is not supported (only `platt`)",
+            h.calibration.method
+        ));
+    }
+    let nums = [
+        h.calibration.a,
+        h.calibration.b,
+        h.stacker.intercept,
+        h.stacker.image_coef,
+        h.stacker.tabular_coef,
+    ];
+    if nums.iter().any(|v| !v.is_finite()) {
+        return bad(format!(
+            "{ctx}: calibration and stacker coefficients must be finite"
+        ));
+    }
+    if !(0.0..=1.0).contains(&h.decision_threshold) {
+        return bad(format!(
+            "{ctx}: decision_threshold {} is not in [0, 1]",
+            h.decision_threshold
+        ));
+    }
+    for (name, t) in [
+        ("image_only", h.tiers.image_only),
+        ("with_metadata", h.tiers.with_metadata),
+    ] {
+        if !(t.low_below.is_finite() && t.high_from.is_finite()) {
+            return bad(format!("{ctx}: tiers.{name} thresholds must be finite"));
+        }
+        if !(0.0 <= t.low_below && t.low_below <= t.high_from && t.high_from <= 1.0) {
+            return bad(format!(
+                "{ctx}: tiers.{name} must satisfy 0 <= low_below ({}) <= high_from ({}) <= 1",
+                t.low_below, t.high_from
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unique<'a>(items: impl Iterator<Item = &'a str>, what: &str) -> Result<()> {

@@ -91,9 +91,15 @@ pub struct ImageOutputNames<'a> {
     pub ood: Option<&'a str>,
     /// Optional `[1, 3]` per-problem out-of-distribution scores (needs `ood`).
     pub ood_retake: Option<&'a str>,
+    /// Optional `[1]` distance from phone photos (issue 12).
+    pub ood_clinical: Option<&'a str>,
+    /// Optional `[1, 1]` photo-type logit (clinical vs dermoscopic).
+    pub photo_type: Option<&'a str>,
+    /// Optional second head: `[1, classes]` logits and `[1, classes, h, w]` maps.
+    pub clinical: Option<(&'a str, &'a str)>,
 }
 
-/// What an image model returns for one image.
+/// What an image model returns for one input.
 #[derive(Debug, Clone)]
 pub struct ImageOutputs {
     /// `[n_classes]`.
@@ -106,6 +112,23 @@ pub struct ImageOutputs {
     pub ood: Option<f32>,
     /// Scores against training photos degraded as too dark, overexposed, blurry.
     pub ood_retake: Option<[f32; 3]>,
+    /// Distance from phone photos, when the model exports it.
+    pub ood_clinical: Option<f32>,
+    /// Logit of "clinical photo", when the model has a photo-type head.
+    pub photo_type: Option<f32>,
+    /// The clinical head's logits and maps, when the model has one.
+    pub clinical_logits: Option<Vec<f32>>,
+    pub clinical_cam: Option<Vec<f32>>,
+}
+
+/// Which optional outputs a loaded model has (in this order after logits, embedding, cam).
+#[derive(Debug, Clone, Copy, Default)]
+struct Optional {
+    ood: bool,
+    ood_retake: bool,
+    ood_clinical: bool,
+    photo_type: bool,
+    clinical: bool,
 }
 
 /// A loaded image model.
@@ -115,8 +138,29 @@ pub struct ImageNet {
     input_shape: Vec<usize>,
     /// `(classes, embedding width, cam height, cam width)`.
     dims: (usize, usize, usize, usize),
-    has_ood: bool,
-    has_retake: bool,
+    has: Optional,
+}
+
+/// Checks one output's concrete shape.
+struct ShapeCheck<'a> {
+    model: &'a str,
+}
+
+impl ShapeCheck<'_> {
+    fn err(&self, what: &str, got: &[usize], want: &str) -> Error {
+        plain(
+            self.model,
+            format!("output `{what}` has shape {got:?}, expected {want}"),
+        )
+    }
+
+    fn expect(&self, what: &str, got: &[usize], ok: bool, want: &str) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(what, got, want))
+        }
+    }
 }
 
 impl ImageNet {
@@ -130,47 +174,65 @@ impl ImageNet {
         classes: usize,
     ) -> Result<Self> {
         if names.ood_retake.is_some() && names.ood.is_none() {
-            return Err(Error::Model {
-                model: name.to_string(),
-                message: "an ood_retake output needs an ood output".into(),
-            });
+            return Err(plain(name, "an ood_retake output needs an ood output".into()));
         }
         let mut wanted = vec![names.logits, names.embedding, names.cam];
         wanted.extend(names.ood);
         wanted.extend(names.ood_retake);
-        let (plan, shapes) = load(name, bytes, input, input_shape, &wanted)?;
-        let bad = |what: &str, s: &[usize], want: String| Error::Model {
-            model: name.to_string(),
-            message: format!("output `{what}` has shape {s:?}, expected {want}"),
-        };
-        if shapes[0] != [1, classes] {
-            return Err(bad(names.logits, &shapes[0], format!("[1, {classes}]")));
+        wanted.extend(names.ood_clinical);
+        wanted.extend(names.photo_type);
+        if let Some((l, c)) = names.clinical {
+            wanted.extend([l, c]);
         }
+        let (plan, shapes) = load(name, bytes, input, input_shape, &wanted)?;
+        let chk = ShapeCheck { model: name };
+        chk.expect(
+            names.logits,
+            &shapes[0],
+            shapes[0] == [1, classes],
+            &format!("[1, {classes}]"),
+        )?;
         let emb = match shapes[1].as_slice() {
             [1, d] if *d > 0 => *d,
-            s => return Err(bad(names.embedding, s, "[1, D]".into())),
+            s => return Err(chk.err(names.embedding, s, "[1, D]")),
         };
         let (h, w) = match shapes[2].as_slice() {
             [1, k, h, w] if *k == classes && *h > 0 && *w > 0 => (*h, *w),
-            s => return Err(bad(names.cam, s, format!("[1, {classes}, h, w]"))),
+            s => return Err(chk.err(names.cam, s, &format!("[1, {classes}, h, w]"))),
         };
-        if let Some(ood) = names.ood {
-            if shapes[3].iter().product::<usize>() != 1 {
-                return Err(bad(ood, &shapes[3], "[1]".into()));
-            }
+        // The optional outputs follow in `wanted`'s order.
+        let mut rest = shapes[3..].iter().map(Vec::as_slice);
+        let none: &[usize] = &[];
+        let mut next = |on: bool| if on { rest.next().unwrap_or(none) } else { none };
+        if let Some(n) = names.ood {
+            let s = next(true);
+            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
         }
-        if let Some(rt) = names.ood_retake {
-            if shapes[4] != [1, 3] {
-                return Err(bad(rt, &shapes[4], "[1, 3]".into()));
-            }
+        if let Some(n) = names.ood_retake {
+            let s = next(true);
+            chk.expect(n, s, s == [1, 3], "[1, 3]")?;
+        }
+        for n in [names.ood_clinical, names.photo_type].into_iter().flatten() {
+            let s = next(true);
+            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
+        }
+        if let Some((l, c)) = names.clinical {
+            let (sl, sc) = (next(true), next(true));
+            chk.expect(l, sl, sl == [1, classes], &format!("[1, {classes}]"))?;
+            chk.expect(c, sc, sc == [1, classes, h, w], &format!("[1, {classes}, {h}, {w}]"))?;
         }
         Ok(ImageNet {
             name: name.to_string(),
             plan,
             input_shape: input_shape.to_vec(),
             dims: (classes, emb, h, w),
-            has_ood: names.ood.is_some(),
-            has_retake: names.ood_retake.is_some(),
+            has: Optional {
+                ood: names.ood.is_some(),
+                ood_retake: names.ood_retake.is_some(),
+                ood_clinical: names.ood_clinical.is_some(),
+                photo_type: names.photo_type.is_some(),
+                clinical: names.clinical.is_some(),
+            },
         })
     }
 
@@ -179,62 +241,39 @@ impl ImageNet {
         (self.dims.2, self.dims.3)
     }
 
-    /// Run on one preprocessed input, averaged over `turns` quarter turns of it (the manifest's
-    /// `quarter_turns`): `logits` become the log of the mean softmax, so their softmax is the
-    /// averaged probability; the embedding, heatmap and out-of-distribution scores stay those of
-    /// the input as given (the heatmap lines up with the photo; the gate was calibrated on them).
-    pub fn run_turns(&self, input: &[f32], turns: usize) -> Result<ImageOutputs> {
-        let mut out = self.run(input)?;
-        if turns <= 1 {
-            return Ok(out);
-        }
-        let side = self.input_shape[self.input_shape.len() - 1];
-        let mut mean = crate::ensemble::softmax(&out.logits);
-        for k in 1..turns {
-            let turned = crate::preprocess::quarter_turn(input, side, k);
-            let p = crate::ensemble::softmax(&self.run(&turned)?.logits);
-            for (m, v) in mean.iter_mut().zip(p) {
-                *m += v;
-            }
-        }
-        out.logits = mean
-            .iter()
-            .map(|m| (m / turns as f64).max(f64::MIN_POSITIVE).ln() as f32)
-            .collect();
-        Ok(out)
+    /// Side of the square model input (what a quarter turn turns).
+    pub fn input_side(&self) -> usize {
+        self.input_shape[self.input_shape.len() - 1]
     }
 
     /// Run on one preprocessed input of `input_shape`.
     pub fn run(&self, input: &[f32]) -> Result<ImageOutputs> {
         let mut out = run(&self.name, &self.plan, &self.input_shape, input)?.into_iter();
-        let (logits, embedding, cam) = (out.next(), out.next(), out.next());
-        let ood = if self.has_ood {
-            out.next().and_then(|v| v.first().copied())
-        } else {
-            None
-        };
-        let ood_retake = if self.has_retake {
-            out.next().and_then(|v| <[f32; 3]>::try_from(v).ok())
-        } else {
-            None
-        };
-        match (logits, embedding, cam) {
-            (Some(logits), Some(embedding), Some(cam))
-                if ood.is_some() == self.has_ood && ood_retake.is_some() == self.has_retake =>
-            {
-                Ok(ImageOutputs {
-                    logits,
-                    embedding,
-                    cam,
-                    ood,
-                    ood_retake,
-                })
-            }
-            _ => Err(Error::Model {
-                model: self.name.clone(),
-                message: "missing outputs".into(),
-            }),
+        let missing = || plain(&self.name, "missing outputs".into());
+        let mut next = || out.next().ok_or_else(missing);
+        let (logits, embedding, cam) = (next()?, next()?, next()?);
+        let has = self.has;
+        let mut scalar = |on: bool| -> Result<Option<Vec<f32>>> { if on { next().map(Some) } else { Ok(None) } };
+        let ood = scalar(has.ood)?.and_then(|v| v.first().copied());
+        let ood_retake = scalar(has.ood_retake)?.and_then(|v| <[f32; 3]>::try_from(v).ok());
+        let ood_clinical = scalar(has.ood_clinical)?.and_then(|v| v.first().copied());
+        let photo_type = scalar(has.photo_type)?.and_then(|v| v.first().copied());
+        let clinical_logits = scalar(has.clinical)?;
+        let clinical_cam = scalar(has.clinical)?;
+        if has.ood_retake && ood_retake.is_none() {
+            return Err(missing());
         }
+        Ok(ImageOutputs {
+            logits,
+            embedding,
+            cam,
+            ood,
+            ood_retake,
+            ood_clinical,
+            photo_type,
+            clinical_logits,
+            clinical_cam,
+        })
     }
 }
 

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::decode;
 use crate::ensemble::{self, RiskTier};
 use crate::error::{Error, Result};
-use crate::manifest::{ImageModel, Manifest, TabularModel};
-use crate::model::{ImageNet, ImageOutputNames, TabularNet};
+use crate::manifest::{ImageModel, Manifest, PhotoKind, TabularModel};
+use crate::model::{ImageNet, ImageOutputNames, ImageOutputs, TabularNet};
 use crate::preprocess::Preprocessor;
 use crate::quality::{Gate, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
@@ -76,6 +76,27 @@ impl Serialize for DiagnosisProbs {
         }
         m.end()
     }
+}
+
+/// Where the photo type came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoTypeSource {
+    /// The model's photo-type head.
+    Detected,
+    /// The user said (`--photo-type`, the page's "taken with a dermatoscope?").
+    Given,
+    /// Neither: the image model has no photo-type head and nobody said (dermoscopic assumed).
+    Assumed,
+}
+
+/// `{"kind": "clinical"|"dermoscopic", "source": "detected"|"given"|"assumed", "probability": p}`;
+/// `probability` is the detector's P(clinical), null when the model has no detector.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhotoType {
+    pub kind: PhotoKind,
+    pub source: PhotoTypeSource,
+    pub probability: Option<f64>,
 }
 
 /// Milliseconds per stage, from the caller's clock.
@@ -147,7 +168,11 @@ pub struct Assessment {
     pub image_probability: f64,
     /// The tabular model's P(malignant); `None` (JSON null) without metadata.
     pub tabular_probability: Option<f64>,
-    pub metadata_used: bool,
+    /// The metadata fields the tabular model used (empty: image only), in the manifest's
+    /// vocabulary (`age`, `sex`, `site`, `itch`, …, `diameter_mm`).
+    pub metadata_used: Vec<&'static str>,
+    /// Dermoscopic or clinical, detected or given: which head judged the photo.
+    pub photo_type: PhotoType,
     pub warnings: Vec<String>,
     /// The photo-quality gate's verdict (see [`QualityReport`]); `None` (JSON null) when the
     /// manifest has no `quality` block.
@@ -160,7 +185,8 @@ pub struct Assessment {
     /// the model's input grid (the squashed photo). In JSON: normalised, see `heatmap_json`.
     #[serde(serialize_with = "heatmap_json")]
     pub heatmap: Heatmap,
-    /// The image model's raw logits, in manifest diagnosis order.
+    /// The judging head's logits, in manifest diagnosis order: raw for one pass, else the log of
+    /// the turn-averaged probabilities (either way `diagnosis` is their softmax).
     #[serde(skip)]
     pub logits: Vec<f32>,
     /// The image model's pooled features (for out-of-distribution checks).
@@ -311,6 +337,12 @@ impl Classifier {
                 cam: &image_cfg.outputs.cam,
                 ood: image_cfg.outputs.ood.as_deref(),
                 ood_retake: image_cfg.outputs.ood_retake.as_deref(),
+                ood_clinical: image_cfg.outputs.ood_clinical.as_deref(),
+                photo_type: image_cfg.photo_type.as_ref().map(|p| p.output.as_str()),
+                clinical: image_cfg
+                    .clinical
+                    .as_ref()
+                    .map(|c| (c.logits.as_str(), c.cam.as_str())),
             },
             manifest.diagnoses.len(),
         )?;
@@ -418,8 +450,10 @@ impl Classifier {
     /// Classify one image. `now` returns milliseconds from any fixed origin.
     ///
     /// Metadata is validated first (a typed error names the field); then decode, preprocess
-    /// (the squash resize, the quality measures on it, normalisation), image model, tabular
-    /// model (only when a metadata field is given), ensemble and the quality verdict.
+    /// (the squash resize, the quality measures on it, normalisation), image model (once per
+    /// quarter turn), tabular model (only when a metadata field is given), the photo type
+    /// (given, else detected), that type's head, calibration, stacker and tiers, and the
+    /// quality verdict.
     pub fn classify_with_clock(
         &self,
         image_bytes: &[u8],
@@ -444,17 +478,35 @@ impl Classifier {
         let input = self.preprocess.normalise(&resized);
         drop(resized);
         let t_pre = now();
-        let out = self
-            .image_net
-            .run_turns(&input, self.image_cfg.quarter_turns)?;
+        let turns = self.run_turns(&input)?;
         let t_cnn = now();
         let p_tab = match &features {
             Some(f) => Some(self.tabular_net.run(f)?),
             None => None,
         };
         let t_tab = now();
-        let r = ensemble::assess(&out.logits, &self.malignant, p_tab, &self.image_cfg);
-        let heatmap = self.malignant_heatmap(&out.cam);
+        let photo_type = self.photo_type(&turns, meta.photo_type);
+        let head = self.image_cfg.head(photo_type.kind);
+        let clinical = head.kind == PhotoKind::Clinical;
+        let head_logits: Vec<Vec<f32>> = turns
+            .iter()
+            .map(|o| match (clinical, &o.clinical_logits) {
+                (true, Some(l)) => l.clone(),
+                _ => o.logits.clone(),
+            })
+            .collect();
+        let diagnosis = ensemble::combine_turns(&head_logits, head.turn_average);
+        let r = ensemble::assess(diagnosis, &self.malignant, p_tab, head);
+        // The photo as given: its heatmap lines up with the photo, and the gate was fitted on it.
+        let out = turns.into_iter().next().ok_or_else(|| Error::Model {
+            model: self.image_cfg.file.clone(),
+            message: "no output".into(),
+        })?;
+        let cam = match (clinical, &out.clinical_cam) {
+            (true, Some(c)) => c.as_slice(),
+            _ => out.cam.as_slice(),
+        };
+        let heatmap = self.malignant_heatmap(cam);
         let diagnosis: Vec<(String, f64)> = self
             .manifest
             .diagnoses
@@ -470,16 +522,14 @@ impl Classifier {
             })
             .map(|(c, _)| c.clone())
             .unwrap_or_default();
-        let ood = out.ood.map(f64::from);
-        let quality = self
-            .gate
-            .as_ref()
-            .zip(measures)
-            .map(|(g, m)| QualityReport {
-                verdict: g.verdict(&m, ood, out.ood_retake.map(|r| r.map(f64::from))),
-                ood_score: if g.uses_ood() { ood } else { None },
+        let quality = self.gate.as_ref().zip(measures).map(|(g, m)| {
+            let (ood, verdict) = g.judge(&m, photo_type.kind, &out);
+            QualityReport {
+                verdict,
+                ood_score: ood,
                 measures: m,
-            });
+            }
+        });
         let mut warnings = vec![CLOSE_UP_WARNING.to_string()];
         match &quality {
             Some(q) => warnings.extend(quality_warning(q.verdict)),
@@ -499,7 +549,8 @@ impl Classifier {
             diagnosis: DiagnosisProbs(diagnosis),
             image_probability: r.image_probability,
             tabular_probability: r.tabular_probability,
-            metadata_used: p_tab.is_some(),
+            metadata_used: if p_tab.is_some() { meta.given() } else { Vec::new() },
+            photo_type,
             warnings,
             quality,
             model_version: self.model_version.clone(),
@@ -513,7 +564,14 @@ impl Classifier {
             },
             top_dx,
             heatmap,
-            logits: out.logits,
+            logits: match head_logits.as_slice() {
+                [one] => one.clone(),
+                _ => r
+                    .diagnosis
+                    .iter()
+                    .map(|p| p.max(f64::MIN_POSITIVE).ln() as f32)
+                    .collect(),
+            },
             embedding: out.embedding,
             ood_score: out.ood,
             image_size: (w, h),
@@ -533,6 +591,45 @@ impl Classifier {
     /// the raw logits.
     pub fn run_image_model(&self, input: &[f32]) -> Result<Vec<f32>> {
         Ok(self.image_net.run(input)?.logits)
+    }
+
+    /// The image model on the input and each of its first `quarter_turns - 1` quarter turns
+    /// (test-time augmentation); the input as given comes first.
+    fn run_turns(&self, input: &[f32]) -> Result<Vec<ImageOutputs>> {
+        let side = self.image_net.input_side();
+        let mut outs = vec![self.image_net.run(input)?];
+        for k in 1..self.image_cfg.quarter_turns {
+            let turned = crate::preprocess::quarter_turn(input, side, k);
+            outs.push(self.image_net.run(&turned)?);
+        }
+        Ok(outs)
+    }
+
+    /// The user's photo type if given, else the detector's on the photo as given (like the
+    /// gate, it reads how the photo was taken, not the lesion), else dermoscopic for a model
+    /// without a detector.
+    fn photo_type(&self, turns: &[ImageOutputs], given: Option<PhotoKind>) -> PhotoType {
+        let probability = turns
+            .first()
+            .and_then(|o| o.photo_type)
+            .map(|z| ensemble::sigmoid(f64::from(z)));
+        let detected = self.image_cfg.photo_type.as_ref().zip(probability).map(|(pt, p)| {
+            if p >= pt.clinical_from {
+                PhotoKind::Clinical
+            } else {
+                PhotoKind::Dermoscopic
+            }
+        });
+        let (kind, source) = match (given, detected) {
+            (Some(k), _) => (k, PhotoTypeSource::Given),
+            (None, Some(k)) => (k, PhotoTypeSource::Detected),
+            (None, None) => (PhotoKind::Dermoscopic, PhotoTypeSource::Assumed),
+        };
+        PhotoType {
+            kind,
+            source,
+            probability,
+        }
     }
 
     fn malignant_heatmap(&self, cam: &[f32]) -> Heatmap {

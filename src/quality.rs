@@ -19,7 +19,8 @@ use std::str::FromStr;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::manifest::{Quality, QualityParams, QualityThresholds, RetakeMax};
+use crate::manifest::{PhotoKind, Quality, QualityParams, QualityThresholds, RetakeMax};
+use crate::model::ImageOutputs;
 
 /// ITU-R BT.601 luma weights (`quality.luminance`).
 pub const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
@@ -407,6 +408,8 @@ pub struct Gate {
     thresholds: QualityThresholds,
     /// `None` when the manifest's OOD statistics belong to another image model (or are absent).
     ood: Option<OodCuts>,
+    /// The cuts on the clinical score (`ood_clinical`), for clinical photos, when fitted.
+    clinical: Option<OodCuts>,
 }
 
 impl Gate {
@@ -421,10 +424,48 @@ impl Gate {
                 hard_threshold: o.hard_threshold,
                 retake_max: o.retake_max,
             });
+        let clinical = q
+            .ood
+            .as_ref()
+            .filter(|o| o.model == image_model_id)
+            .and_then(|o| o.clinical.as_ref())
+            .map(|c| OodCuts {
+                threshold: c.threshold,
+                hard_threshold: c.hard_threshold,
+                retake_max: None,
+            });
         Gate {
             params: q.params,
             thresholds: q.thresholds,
             ood,
+            clinical,
+        }
+    }
+
+    /// The verdict for a photo of `kind` from the model's outputs for it, with the OOD score
+    /// it was judged on (`None` when no OOD cut applies). A clinical photo is judged on its
+    /// distance from phone photos when the manifest has that cut, else like a dermoscopic one.
+    pub(crate) fn judge(&self, m: &Measures, kind: PhotoKind, out: &ImageOutputs) -> (Option<f64>, Verdict) {
+        let clinical = kind == PhotoKind::Clinical && self.clinical.is_some();
+        let ood = if clinical { out.ood_clinical } else { out.ood }.map(f64::from);
+        let retake = out.ood_retake.map(|r| r.map(f64::from));
+        let used = if clinical || self.uses_ood() { ood } else { None };
+        (used, self.verdict_for(kind, m, ood, retake))
+    }
+
+    /// [`Gate::verdict`] for a photo of `kind`: a clinical photo, when the manifest has clinical
+    /// cuts, is judged on `ood` = its `ood_clinical` score against them, with no per-problem
+    /// limits (exposure and blur problems get retake advice unless beyond the hard cut).
+    pub fn verdict_for(
+        &self,
+        kind: PhotoKind,
+        m: &Measures,
+        ood: Option<f64>,
+        retake: Option<[f64; 3]>,
+    ) -> Verdict {
+        match (kind, self.clinical) {
+            (PhotoKind::Clinical, Some(cuts)) => verdict(m, ood, None, &self.thresholds, Some(cuts)),
+            _ => self.verdict(m, ood, retake),
         }
     }
 

@@ -60,18 +60,17 @@ impl Classifier {
         Ok(Classifier { inner })
     }
 
-    /// Classify the bytes of an image file. `metadata` is `undefined`, `null` or
-    /// `{age?, sex?, site?}`; `null` or `""` in a field means "not given".
+    /// Classify the bytes of an image file. `metadata` is `undefined`, `null` or the page's
+    /// raw form values `{age?, sex?, site?, photoType?, itch?, grew?, hurt?, changed?, bleed?,
+    /// elevation?, diameterMm?}`, parsed and checked by `tabular::Metadata` (the one parser);
+    /// `null`, `""` and "don't know" mean "not given".
     pub fn classify(&self, image: &[u8], metadata: JsValue) -> Result<JsValue, JsError> {
         let meta: Metadata = if metadata.is_undefined() || metadata.is_null() {
             Metadata::default()
         } else {
-            // Through serde_json::Value: serde_wasm_bindgen only visits a struct's own fields, so
-            // `deny_unknown_fields` would not catch a misspelt key (`gender`) on this path.
             let value: serde_json::Value = serde_wasm_bindgen::from_value(metadata)
                 .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?;
-            serde_json::from_value(value)
-                .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?
+            Metadata::from_json(&value)?
         };
         let now = clock();
         let assessment = self.inner.classify_with_clock(image, &meta, &now)?;

@@ -16,16 +16,15 @@ fn every_listed_model_loads_and_runs() {
     let n_img = manifest.image_models.len();
     let n_tab = manifest.tabular.models.len();
     let photo = common::input("reference.png");
-    let meta = Metadata {
-        age: Some(55.0),
-        sex: Some("female".into()),
-        site: Some("lower extremity".into()),
-    };
-    let partial = Metadata {
-        age: None,
-        sex: Some("male".into()),
-        site: None,
-    };
+    let meta = Metadata::parse([
+        ("age", "55"),
+        ("sex", "female"),
+        ("site", "lower extremity"),
+        ("grew", "yes"),
+        ("diameter_mm", "7"),
+    ])
+    .unwrap();
+    let partial = Metadata::parse([("sex", "male")]).unwrap();
     // Pair every image model and every tabular model at least once.
     for k in 0..n_img.max(n_tab) {
         let im = &manifest.image_models[k % n_img];
@@ -47,7 +46,7 @@ fn every_listed_model_loads_and_runs() {
             let total: f64 = a.diagnosis.0.iter().map(|(_, p)| p).sum();
             assert!((total - 1.0).abs() < 1e-6, "softmax sums to 1: {total}");
             assert!((0.0..=1.0).contains(&a.malignant_probability));
-            assert_eq!(a.metadata_used, m.any());
+            assert_eq!(a.metadata_used, m.given());
             let pt = a.tabular_probability;
             assert_eq!(pt.is_some(), m.any(), "{}: tabular p {pt:?}", tm.id);
             assert!(pt.is_none_or(|p| (0.0..=1.0).contains(&p)));
@@ -68,21 +67,13 @@ fn every_listed_model_loads_and_runs() {
         let young = c
             .classify(
                 &photo,
-                &Metadata {
-                    age: Some(20.0),
-                    sex: Some("female".into()),
-                    site: None,
-                },
+                &Metadata::parse([("age", "20"), ("sex", "female")]).unwrap(),
             )
             .unwrap();
         let old = c
             .classify(
                 &photo,
-                &Metadata {
-                    age: Some(85.0),
-                    sex: Some("male".into()),
-                    site: None,
-                },
+                &Metadata::parse([("age", "85"), ("sex", "male")]).unwrap(),
             )
             .unwrap();
         assert_ne!(

@@ -16,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use skinscan::evaluate::{parse_labels, quality_counts, Outcome, QualityCounts};
+use skinscan::evaluate::{parse_labels, quality_counts, QualityCounts};
 use skinscan::{Classifier, Metadata};
 
 fn venv_python() -> Option<PathBuf> {
@@ -62,28 +62,9 @@ fn gate(c: &Classifier, dir: &Path) -> QualityCounts {
         &labels.display().to_string(),
     )
     .unwrap();
-    let outcomes: Vec<Outcome> = rows
-        .iter()
-        .map(|row| {
-            let path = ["jpg", "png"]
-                .iter()
-                .map(|ext| dir.join("images").join(format!("{}.{ext}", row.image)))
-                .find(|p| p.is_file())
-                .unwrap_or_else(|| panic!("{}: no image {}", dir.display(), row.image));
-            let a = c
-                .classify(&std::fs::read(&path).unwrap(), &Metadata::default())
-                .unwrap();
-            Outcome {
-                malignant: row.malignant,
-                dx: row.dx.clone(),
-                malignant_probability: a.malignant_probability,
-                risk_tier: a.risk_tier,
-                top_dx: a.top_dx,
-                verdict: a.quality.map(|q| q.verdict),
-                expected: row.expected,
-            }
-        })
-        .collect();
+    let results = skinscan::evaluate::run(c, &dir.join("images"), &rows);
+    let (outcomes, failed) = skinscan::evaluate::tally(c, &rows, &results);
+    assert_eq!(failed.count, 0, "{}: {:?}", dir.display(), failed.images);
     let q = quality_counts(&outcomes).expect("the manifest has a quality gate");
     eprintln!("{}: {}", dir.display(), serde_json::to_string(&q).unwrap());
     q
