@@ -54,7 +54,7 @@ const handlers = {
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       const r = classifier.classify(image, meta);
-      if (!r.metadata_used) throw new Error("the tabular model did not run");
+      if (!r.metadata_used?.length) throw new Error("the tabular model did not run");
       out.push({ wall: performance.now() - t0, stages: r.timings_ms });
     }
     return out;

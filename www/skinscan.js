@@ -2,7 +2,8 @@
 //
 //   import { load } from "https://example.org/skinscan/skinscan.js";
 //   const scanner = await load({ onProgress: ({ loaded, total }) => … });
-//   const assessment = await scanner.classify(file, { age: 55, sex: "male", site: "posterior torso" });
+//   const assessment = await scanner.classify(file, { age: 55, sex: "male", site: "posterior torso",
+//                                                     photoType: "auto", grew: "yes", diameterMm: 6 });
 //
 // The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
 // options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
@@ -17,14 +18,21 @@
  * @property {string|URL} [workerUrl]   default `${base}worker.js`
  * @property {(p: {loaded: number, total: number}) => void} [onProgress] download progress in bytes
  *
- * @typedef {object} Metadata   every field optional; empty or null means "not given"
+ * @typedef {object} Metadata   every field optional; empty, null or "unknown" means "not given". Passed to
+ *   the engine as given: src/tabular.rs parses and checks it (an unknown key or a bad value is an error
+ *   naming the field).
  * @property {number|string} [age]  years, 0–120
  * @property {"male"|"female"} [sex]
  * @property {string} [site]        one of the manifest's tabular site values
+ * @property {"auto"|"dermoscopic"|"clinical"} [photoType]  taken with a dermatoscope? "auto" (default) detects it
+ * @property {"yes"|"no"|boolean} [itch]  and likewise grew, hurt, changed, bleed, elevation
+ * @property {number|string} [diameterMm]  the spot's size across, in millimetres
  *
  * @typedef {object} Assessment  what the wasm Classifier returns (see README): malignant_probability,
  *   risk_tier ("low"|"moderate"|"high"), diagnosis {code: p}, image_probability, tabular_probability,
- *   metadata_used, warnings, model_version, timings_ms, top_dx,
+ *   metadata_used (the fields used: ["age", "grew", …], [] for photo only),
+ *   photo_type ({kind: "dermoscopic"|"clinical", source: "detected"|"given", probability: P(clinical)}),
+ *   warnings, model_version, timings_ms, top_dx,
  *   quality (null, or {verdict: "ok"|"retake"|"not_a_lesion", reason, advice, ood_score, measures}: the
  *   photo check; when the verdict is not ok the tier is unreliable and `advice` says how to retake),
  *   heatmap ({width, height, values: width*height numbers in 0..1, row-major, min, max}: where the
@@ -103,7 +111,7 @@ export async function load(options = {}) {
       const bytes = await toArrayBuffer(input);
       if (!worker) await start();
       else await loading;
-      const reply = await call({ type: "classify", bytes, meta: cleanMeta(meta) }, [bytes]);
+      const reply = await call({ type: "classify", bytes, meta: meta ?? undefined }, [bytes]);
       return reply.result;
     },
     close() {
@@ -141,17 +149,4 @@ async function toArrayBuffer(input) {
     return input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength);
   }
   throw new TypeError("classify() takes a File, Blob, ArrayBuffer or typed array");
-}
-
-/** Drop empty fields ("" / null / undefined mean "not given"); age becomes a number. */
-export function cleanMeta(meta) {
-  if (!meta) return undefined;
-  const out = {};
-  if (meta.age !== undefined && meta.age !== null && String(meta.age).trim() !== "") {
-    out.age = Number(meta.age);
-  }
-  for (const key of ["sex", "site"]) {
-    if (meta[key] !== undefined && meta[key] !== null && String(meta[key]) !== "") out[key] = String(meta[key]);
-  }
-  return Object.keys(out).length ? out : undefined;
 }

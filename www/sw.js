@@ -11,7 +11,7 @@ const RELAXED_SIMD = WebAssembly.validate(new Uint8Array([
   253, 128, 2, 11,
 ]));
 const CORE = [
-  "./", "index.html", "embed.html", "app.js", "ui.js", "skinscan.js", "worker.js", "widget.js",
+  "./", "index.html", "embed.html", "app.js", "ui.js", "questions.js", "skinscan.js", "worker.js", "widget.js",
   "style.css", "icons/icon.svg", "pkg/skinscan.js", RELAXED_SIMD ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm",
   "models/manifest.json",
 ];

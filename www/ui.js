@@ -2,6 +2,7 @@
 // <skin-scan> widget (widget.js) mounts it in a shadow root. It talks to the classifier only through
 // skinscan.js, so the wasm runs in a worker and the UI never freezes.
 import { load } from "./skinscan.js";
+import { badSize, photoTypeMarkup, photoTypeText, questionsMarkup, readAnswers, usedText } from "./questions.js";
 
 /** Verbatim from issue 4; shown beside every result and before any result. */
 export const CLOSEUP_WARNING =
@@ -63,6 +64,8 @@ export function mountUI(container, options = {}) {
              aria-label="Photo of the skin spot" id="${id("file")}">
     </div>
 
+    ${photoTypeMarkup(id)}
+
     <details class="ss-meta">
       <summary>Add age, sex and body site (optional, improves the estimate)</summary>
       <div class="ss-meta-fields" role="group" aria-label="Optional details">
@@ -81,6 +84,7 @@ export function mountUI(container, options = {}) {
       </div>
       <p class="ss-hint">Used only for this estimate, never stored or sent anywhere.</p>
     </details>
+    ${questionsMarkup(id)}
 
     <section class="ss-output" aria-label="Result">
       <div class="ss-error" data-testid="error" role="alert" hidden></div>
@@ -122,6 +126,7 @@ export function mountUI(container, options = {}) {
           </div>
           <h3 class="ss-h">Most likely lesion types (from the photo)</h3>
           <ol class="ss-dx"></ol>
+          <p class="ss-photo-type" data-testid="photo-type"></p>
           <p class="ss-meta-used" data-testid="metadata-used"></p>
         </div>
         <ul class="ss-warnings"></ul>
@@ -141,6 +146,7 @@ export function mountUI(container, options = {}) {
     tierLabel: $(".ss-tier-label"), tier: $(".ss-tier"), advice: $(".ss-advice"),
     probText: $(".ss-prob-text"), fill: $(".ss-gauge-fill"), markLow: $(".ss-mark-low"), markHigh: $(".ss-mark-high"),
     legend: $(".ss-gauge-legend"), dx: $(".ss-dx"), metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"),
+    photoType: $(".ss-photo-type"),
     timing: $(".ss-timing"), reset: $(".ss-reset"), warning: $(".ss-warning"),
     heatmap: $(".ss-heatmap"), heatmapToggle: $(".ss-heatmap-toggle"), heatmapNote: $(".ss-heatmap-note"),
     quality: $(".ss-quality"), qualityTitle: $(".ss-quality-title"), qualityAdvice: $(".ss-quality-advice"),
@@ -233,7 +239,8 @@ export function mountUI(container, options = {}) {
     e.preventDefault();
     handleFile(f);
   });
-  for (const field of [el.age, el.sex, el.site]) {
+  // Any detail or answer changed: the same photo again, with it.
+  for (const field of root.querySelectorAll(".ss-meta input, .ss-meta select, .ss-questions input, .ss-photo-type-choice input")) {
     field.addEventListener("change", () => {
       if (currentFile) run();
     });
@@ -308,11 +315,9 @@ export function mountUI(container, options = {}) {
     if (el.age.validity.badInput || (ageText !== "" && !el.age.validity.valid)) {
       return { error: `Age must be a whole number from ${el.age.min || 0} to ${el.age.max || 120}, or left empty.` };
     }
-    const value = {};
-    if (ageText !== "") value.age = Number(ageText);
-    if (el.sex.value) value.sex = el.sex.value;
-    if (el.site.value) value.site = el.site.value;
-    return { value: Object.keys(value).length ? value : undefined };
+    if (badSize(root)) return { error: "The size must be a number of millimetres, or left empty." };
+    // Raw values: the engine parses and checks them (blank and "Don't know" mean not given).
+    return { value: { age: ageText, sex: el.sex.value, site: el.site.value, ...readAnswers(root) } };
   }
 
   // --- output -------------------------------------------------------------------------------------
@@ -334,7 +339,8 @@ export function mountUI(container, options = {}) {
     const p = r.malignant_probability;
     el.probText.textContent = `Estimated chance that the spot is malignant: ${pct(p)}`;
     el.fill.style.width = `${(100 * clamp01(p)).toFixed(2)}%`;
-    const bands = imageModel()?.tiers?.[r.metadata_used ? "with_metadata" : "image_only"];
+    const head = r.photo_type?.kind === "clinical" && imageModel()?.clinical ? imageModel().clinical : imageModel();
+    const bands = head?.tiers?.[r.metadata_used?.length ? "with_metadata" : "image_only"];
     if (bands && Number.isFinite(bands.low_below) && Number.isFinite(bands.high_from)) {
       el.markLow.style.left = `${100 * clamp01(bands.low_below)}%`;
       el.markHigh.style.left = `${100 * clamp01(bands.high_from)}%`;
@@ -356,15 +362,12 @@ export function mountUI(container, options = {}) {
       }),
     );
 
-    if (r.metadata_used) {
-      const given = [];
-      if (el.age.value.trim()) given.push(`age ${el.age.value.trim()}`);
-      if (el.sex.value) given.push(el.sex.value);
-      if (el.site.value) given.push(el.site.value);
-      el.metaUsed.textContent = `Combined the photo with your details (${given.join(", ") || "as given"}).`;
-    } else {
-      el.metaUsed.textContent = "Photo only: add age, sex and body site above to refine the estimate.";
-    }
+    el.photoType.textContent = photoTypeText(r.photo_type);
+    el.photoType.dataset.kind = r.photo_type?.kind ?? "";
+    el.photoType.dataset.source = r.photo_type?.source ?? "";
+    const meta = readMeta().value ?? {};
+    el.metaUsed.textContent =
+      usedText(r.metadata_used, meta) || "Photo only: add your details and what you noticed above to refine the estimate.";
     el.warnings.replaceChildren(
       // The close-up warning is already on screen beside every result, and the photo check's
       // advice in its own box; list only the others.

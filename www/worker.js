@@ -5,7 +5,7 @@
 //       fetches the manifest, the wasm and the two default models (streamed, with progress),
 //       checks each model's SHA-256 against the manifest, builds the Classifier once.
 //       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion}
-//   {type: "classify", id, bytes: ArrayBuffer, meta: {age?, sex?, site?} | undefined}
+//   {type: "classify", id, bytes: ArrayBuffer, meta: the page's raw details (see skinscan.js Metadata) | undefined}
 //       runs the whole pipeline in wasm. Makes no network request.
 //       -> {type: "result", id, result}
 // Any failure -> {type: "error", id, message, fatal}. `fatal` means the wasm instance may be

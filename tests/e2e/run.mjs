@@ -17,10 +17,12 @@
 //     overlay toggles on over the photo and is drawn (non-empty).
 //  9. the +simd128 wasm (for browsers without relaxed SIMD; the page here loads the relaxed twin)
 //     gives the CLI's results too.
+// 10. a phone photo (PAD-UFES-20 test split) with the person's answers gives the CLI's tier,
+//     probability and photo type, detected and given ("taken with a dermatoscope?").
 // Waits are on the page's hooks (data-engine, data-busy, data-seq), never fixed sleeps.
 import { chromium } from "playwright-core";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
@@ -30,6 +32,8 @@ import { CSP, startServer } from "./server.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WWW = path.join(ROOT, "www");
 const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
+// A phone photo of a patient no model has seen (PAD-UFES-20 `test`), with answers from its labels.
+const PAD_PHOTO = path.resolve(SAMPLES, "../pad-ufes-20/images/PAT_100_393_595.jpg");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TOLERANCE = 1e-4;
 const LOAD_TIMEOUT = 180_000; // wasm compile + model optimise on a busy 2-core machine
@@ -61,6 +65,9 @@ function cli(file, meta = {}) {
   if (meta.age !== undefined) args.push("--age", String(meta.age));
   if (meta.sex) args.push("--sex", meta.sex);
   if (meta.site) args.push("--site", meta.site);
+  if (meta.photoType) args.push("--photo-type", meta.photoType);
+  for (const q of ["itch", "grew", "hurt", "changed", "bleed", "elevation"]) if (meta[q]) args.push(`--${q}`, meta[q]);
+  if (meta.diameterMm !== undefined) args.push("--diameter", String(meta.diameterMm));
   const [cmd, pre] = process.env.SKINSCAN_BIN
     ? [process.env.SKINSCAN_BIN, []]
     : ["cargo", ["run", "--quiet", "--bin", "skinscan", "--"]];
@@ -295,7 +302,7 @@ try {
     const withMeta = await ui.upload(file, server);
     assert(!withMeta.error, withMeta.error);
     const want = cli(file, meta);
-    assert(want.metadata_used === true, "the CLI did not use the metadata");
+    assert(want.metadata_used.length === 3, "the CLI did not use the metadata");
     agree(withMeta, want, "age 55, male, posterior torso");
     assert(/Combined the photo/.test(await page.locator('[data-testid="metadata-used"]').textContent()), "the page does not say the metadata was used");
     // Changing one field re-runs the same photo.
@@ -310,6 +317,43 @@ try {
     await page.getByLabel("Sex", { exact: true }).selectOption("");
     await page.getByLabel("Body site").selectOption("");
     return `photo only ${photoOnly.toFixed(4)} -> with metadata ${withMeta.probability.toFixed(4)} -> head/neck ${changed.probability.toFixed(4)}`;
+  });
+
+  await check("(10) a phone photo with answers gives the CLI's tier, probability and photo type", async () => {
+    assert(existsSync(PAD_PHOTO), `no phone photo at ${PAD_PHOTO}`);
+    const answers = { grew: "yes", bleed: "no", elevation: "no", diameterMm: 7 };
+    // (2) ended with "Start over": no photo, so answering runs nothing until the upload.
+    await page.locator("details.ss-questions summary").click();
+    const answer = (question, choice) =>
+      page.getByRole("group", { name: question }).getByLabel(choice, { exact: true }).check();
+    await answer("Has it grown recently?", "Yes");
+    await answer("Has it bled?", "No");
+    await answer("Is it raised above the skin?", "No");
+    const size = page.getByLabel("Its size across, in millimetres");
+    await size.fill(String(answers.diameterMm));
+    await size.blur();
+    const got = await ui.upload(PAD_PHOTO, server);
+    assert(!got.error, got.error);
+    const want = cli(PAD_PHOTO, answers);
+    agree(got, want, "phone photo with answers");
+    const kind = page.locator('[data-testid="photo-type"]');
+    assert((await kind.getAttribute("data-kind")) === want.photo_type.kind, `photo type: page ${await kind.getAttribute("data-kind")}, CLI ${want.photo_type.kind}`);
+    assert((await kind.getAttribute("data-source")) === "detected", "the photo type was not detected");
+    assert(want.metadata_used.join() === "grew,bleed,elevation,diameter_mm", `CLI used ${want.metadata_used}`);
+    const used = await page.locator('[data-testid="metadata-used"]').textContent();
+    assert(/grown: yes/.test(used) && /size 7 mm/.test(used), `the page does not say which answers it used: ${used}`);
+    // "Taken with a dermatoscope?" Yes: the dermoscopic head, as the CLI's --photo-type.
+    const given = await ui.outcome(() => page.getByRole("group", { name: "Photo taken with a dermatoscope?" }).getByLabel("Yes", { exact: true }).check(), server);
+    agree(given, cli(PAD_PHOTO, { ...answers, photoType: "dermoscopic" }), "photo type given as dermoscopic");
+    assert((await kind.getAttribute("data-source")) === "given", "the given photo type is not shown as given");
+    // Back to the defaults for the checks that follow.
+    await page.getByRole("button", { name: "Start over" }).click();
+    await page.getByRole("group", { name: "Photo taken with a dermatoscope?" }).getByLabel("Not sure: detect it").check();
+    for (const q of ["Has it grown recently?", "Has it bled?", "Is it raised above the skin?"]) await answer(q, "Don't know");
+    await size.fill("");
+    await size.blur(); // its change event now, not during the next check
+    await page.locator("details.ss-questions summary").click();
+    return `${want.photo_type.kind} (P ${want.photo_type.probability.toFixed(3)}), ${got.tier} ${got.probability.toFixed(4)}; given dermoscopic: ${given.tier} ${given.probability.toFixed(4)}`;
   });
 
   await check("(3) bad files show an error and the page stays usable", async () => {
