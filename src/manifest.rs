@@ -137,8 +137,14 @@ pub struct ClinicalOod {
     /// Above this, a well-exposed sharp clinical photo is `not_a_lesion`.
     pub threshold: f64,
     /// Above this, `not_a_lesion` before exposure and blur are judged (phone photos made too
-    /// dark, overexposed or blurry stay below it). Clinical photos get no per-problem limits.
+    /// dark, overexposed or blurry stay below it).
     pub hard_threshold: f64,
+    /// The output with the per-problem scores (the model's `outputs.ood_clinical_retake`) and
+    /// their limits, as for dermoscopic photos; without them a problem always gets retake advice.
+    #[serde(default)]
+    pub retake_output: Option<String>,
+    #[serde(default)]
+    pub retake_max: Option<RetakeMax>,
     #[serde(default)]
     pub validation_percentiles: Option<serde_json::Value>,
     #[serde(default)]
@@ -363,6 +369,9 @@ pub struct ImageOutputs {
     /// `[1]` the statistics' distance from phone photos (issue 12), when the model has it.
     #[serde(default)]
     pub ood_clinical: Option<String>,
+    /// `[1, 3]` the same against phone photos degraded as too dark, overexposed, blurry.
+    #[serde(default)]
+    pub ood_clinical_retake: Option<String>,
 }
 
 /// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
@@ -728,6 +737,12 @@ impl Manifest {
             if let Some(c) = &o.clinical {
                 if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
                     return bad("quality.ood.clinical thresholds must be finite".into());
+                }
+                if c.retake_max.is_some() && (c.retake_output.is_none() || c.retake_output != m.outputs.ood_clinical_retake) {
+                    return bad(format!(
+                        "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
+                        c.retake_output, o.model, m.outputs.ood_clinical_retake
+                    ));
                 }
                 if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
                     return bad(format!(

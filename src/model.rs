@@ -91,8 +91,9 @@ pub struct ImageOutputNames<'a> {
     pub ood: Option<&'a str>,
     /// Optional `[1, 3]` per-problem out-of-distribution scores (needs `ood`).
     pub ood_retake: Option<&'a str>,
-    /// Optional `[1]` distance from phone photos (issue 12).
+    /// Optional `[1]` distance from phone photos (issue 12), and `[1, 3]` per problem.
     pub ood_clinical: Option<&'a str>,
+    pub ood_clinical_retake: Option<&'a str>,
     /// Optional `[1, 1]` photo-type logit (clinical vs dermoscopic).
     pub photo_type: Option<&'a str>,
     /// Optional second head: `[1, classes]` logits and `[1, classes, h, w]` maps.
@@ -112,8 +113,9 @@ pub struct ImageOutputs {
     pub ood: Option<f32>,
     /// Scores against training photos degraded as too dark, overexposed, blurry.
     pub ood_retake: Option<[f32; 3]>,
-    /// Distance from phone photos, when the model exports it.
+    /// Distance from phone photos, and from phone photos too dark, overexposed, blurry.
     pub ood_clinical: Option<f32>,
+    pub ood_clinical_retake: Option<[f32; 3]>,
     /// Logit of "clinical photo", when the model has a photo-type head.
     pub photo_type: Option<f32>,
     /// The clinical head's logits and maps, when the model has one.
@@ -127,6 +129,7 @@ struct Optional {
     ood: bool,
     ood_retake: bool,
     ood_clinical: bool,
+    ood_clinical_retake: bool,
     photo_type: bool,
     clinical: bool,
 }
@@ -180,6 +183,7 @@ impl ImageNet {
         wanted.extend(names.ood);
         wanted.extend(names.ood_retake);
         wanted.extend(names.ood_clinical);
+        wanted.extend(names.ood_clinical_retake);
         wanted.extend(names.photo_type);
         if let Some((l, c)) = names.clinical {
             wanted.extend([l, c]);
@@ -212,7 +216,15 @@ impl ImageNet {
             let s = next(true);
             chk.expect(n, s, s == [1, 3], "[1, 3]")?;
         }
-        for n in [names.ood_clinical, names.photo_type].into_iter().flatten() {
+        if let Some(n) = names.ood_clinical {
+            let s = next(true);
+            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
+        }
+        if let Some(n) = names.ood_clinical_retake {
+            let s = next(true);
+            chk.expect(n, s, s == [1, 3], "[1, 3]")?;
+        }
+        if let Some(n) = names.photo_type {
             let s = next(true);
             chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
         }
@@ -230,6 +242,7 @@ impl ImageNet {
                 ood: names.ood.is_some(),
                 ood_retake: names.ood_retake.is_some(),
                 ood_clinical: names.ood_clinical.is_some(),
+                ood_clinical_retake: names.ood_clinical_retake.is_some(),
                 photo_type: names.photo_type.is_some(),
                 clinical: names.clinical.is_some(),
             },
@@ -257,10 +270,14 @@ impl ImageNet {
         let ood = scalar(has.ood)?.and_then(|v| v.first().copied());
         let ood_retake = scalar(has.ood_retake)?.and_then(|v| <[f32; 3]>::try_from(v).ok());
         let ood_clinical = scalar(has.ood_clinical)?.and_then(|v| v.first().copied());
+        let ood_clinical_retake =
+            scalar(has.ood_clinical_retake)?.and_then(|v| <[f32; 3]>::try_from(v).ok());
         let photo_type = scalar(has.photo_type)?.and_then(|v| v.first().copied());
         let clinical_logits = scalar(has.clinical)?;
         let clinical_cam = scalar(has.clinical)?;
-        if has.ood_retake && ood_retake.is_none() {
+        if (has.ood_retake && ood_retake.is_none())
+            || (has.ood_clinical_retake && ood_clinical_retake.is_none())
+        {
             return Err(missing());
         }
         Ok(ImageOutputs {
@@ -270,6 +287,7 @@ impl ImageNet {
             ood,
             ood_retake,
             ood_clinical,
+            ood_clinical_retake,
             photo_type,
             clinical_logits,
             clinical_cam,

@@ -338,6 +338,7 @@ impl Classifier {
                 ood: image_cfg.outputs.ood.as_deref(),
                 ood_retake: image_cfg.outputs.ood_retake.as_deref(),
                 ood_clinical: image_cfg.outputs.ood_clinical.as_deref(),
+                ood_clinical_retake: image_cfg.outputs.ood_clinical_retake.as_deref(),
                 photo_type: image_cfg.photo_type.as_ref().map(|p| p.output.as_str()),
                 clinical: image_cfg
                     .clinical

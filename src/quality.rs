@@ -432,7 +432,7 @@ impl Gate {
             .map(|c| OodCuts {
                 threshold: c.threshold,
                 hard_threshold: c.hard_threshold,
-                retake_max: None,
+                retake_max: c.retake_max,
             });
         Gate {
             params: q.params,
@@ -448,14 +448,15 @@ impl Gate {
     pub(crate) fn judge(&self, m: &Measures, kind: PhotoKind, out: &ImageOutputs) -> (Option<f64>, Verdict) {
         let clinical = kind == PhotoKind::Clinical && self.clinical.is_some();
         let ood = if clinical { out.ood_clinical } else { out.ood }.map(f64::from);
-        let retake = out.ood_retake.map(|r| r.map(f64::from));
+        let retake = if clinical { out.ood_clinical_retake } else { out.ood_retake };
+        let retake = retake.map(|r| r.map(f64::from));
         let used = if clinical || self.uses_ood() { ood } else { None };
         (used, self.verdict_for(kind, m, ood, retake))
     }
 
     /// [`Gate::verdict`] for a photo of `kind`: a clinical photo, when the manifest has clinical
-    /// cuts, is judged on `ood` = its `ood_clinical` score against them, with no per-problem
-    /// limits (exposure and blur problems get retake advice unless beyond the hard cut).
+    /// cuts, is judged on `ood` = its `ood_clinical` score and `retake` = its
+    /// `ood_clinical_retake` scores against them (phone photos, not dermoscopic ones).
     pub fn verdict_for(
         &self,
         kind: PhotoKind,
@@ -464,7 +465,7 @@ impl Gate {
         retake: Option<[f64; 3]>,
     ) -> Verdict {
         match (kind, self.clinical) {
-            (PhotoKind::Clinical, Some(cuts)) => verdict(m, ood, None, &self.thresholds, Some(cuts)),
+            (PhotoKind::Clinical, Some(cuts)) => verdict(m, ood, retake, &self.thresholds, Some(cuts)),
             _ => self.verdict(m, ood, retake),
         }
     }

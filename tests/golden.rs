@@ -108,8 +108,8 @@ fn meta_of(v: &serde_json::Value) -> Metadata {
     Metadata::from_json(v).expect("golden metadata parses")
 }
 
-/// The gate's cuts as they apply to a photo of `kind`: a clinical photo's OOD score is judged
-/// against the clinical cuts, with no per-problem limits.
+/// The gate's cuts as they apply to a photo of `kind`: a clinical photo's OOD scores are judged
+/// against the clinical cuts.
 fn cuts_for(q: &skinscan::manifest::Quality, kind: skinscan::manifest::PhotoKind) -> skinscan::manifest::Quality {
     let mut q = q.clone();
     if kind == skinscan::manifest::PhotoKind::Clinical {
@@ -117,7 +117,7 @@ fn cuts_for(q: &skinscan::manifest::Quality, kind: skinscan::manifest::PhotoKind
             if let Some(c) = o.clinical.clone() {
                 o.threshold = c.threshold;
                 o.hard_threshold = c.hard_threshold;
-                o.retake_max = None;
+                o.retake_max = c.retake_max;
             }
         }
     }

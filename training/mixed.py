@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from skinscan_train import data, ensemble, export, metrics, mixed, photos, tabular  # noqa: E402
+from skinscan_train import data, ensemble, export, metrics, mixed, photos, quality, tabular  # noqa: E402
 
 IMAGE_MODEL = "effnet_lite0"
 TURNS = 4
@@ -211,10 +211,23 @@ def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
     g = mixed.fit_mahalanobis(st)
     g["threshold"] = float(np.percentile(oof, 99))
     g["validation_percentiles"] = {str(p): float(np.percentile(oof, p)) for p in (50, 95, 99)}
-    deg = mixed.mahalanobis(g, f["pad_train_degraded"]["stats"])
+    deg_st = f["pad_train_degraded"]["stats"]
+    deg = mixed.mahalanobis(g, deg_st)
     g["hard_threshold"] = max(float(np.percentile(deg, 99)), g["threshold"])
     g["degraded_train_percentiles"] = {str(p): float(np.percentile(deg, p)) for p in (50, 90, 99)}
-    log(f"clinical OOD: threshold {g['threshold']:.3f}, hard {g['hard_threshold']:.3f}")
+    # Per photo problem, as the dermoscopic gate: a Gaussian over PAD training photos degraded
+    # that way (photos.degrade gives photo i the problem i % 3), its cut the 99th percentile of
+    # out-of-fold distances. A clinical photo with that problem is not a lesion beyond it.
+    g["retake"] = []
+    for r, reason in enumerate(quality.RETAKE_REASONS):
+        mask = np.arange(len(deg_st)) % len(quality.RETAKE_REASONS) == r
+        x, fr = deg_st[mask], folds[mask]
+        oof_r = np.zeros(len(x))
+        for k in np.unique(fr):
+            oof_r[fr == k] = mixed.mahalanobis(mixed.fit_mahalanobis(x[fr != k]), x[fr == k])
+        g["retake"].append({**mixed.fit_mahalanobis(x), "reason": reason, "max": float(np.percentile(oof_r, 99))})
+    log(f"clinical OOD: threshold {g['threshold']:.3f}, hard {g['hard_threshold']:.3f}, "
+        f"per problem {[round(t['max'], 2) for t in g['retake']]}")
     return g
 
 

@@ -8,6 +8,7 @@ What the image model gains (all computed from tensors the graph already has):
                              embedding, trained on PAD photos and, down-weighted, dermoscopic ones
   clinical_cam     [1, 7, h, w]  that head applied at every position of the last feature map
   ood_clinical     [1]       Mahalanobis distance of the block-10 statistics from PAD training photos
+  ood_clinical_retake [1, 3] the same statistics against PAD photos made too dark, overexposed, blurry
 
 The pipeline averages the clinical head's logits over the quarter turns it already runs (for a
 linear head, the same as applying it to the mean embedding, which is what it was fitted on); the
@@ -126,7 +127,7 @@ def mahalanobis(g: dict, stats) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ ONNX surgery
-HEAD_OUTPUTS = ["photo_type", "clinical_logits", "clinical_cam", "ood_clinical"]
+HEAD_OUTPUTS = ["photo_type", "clinical_logits", "clinical_cam", "ood_clinical", "ood_clinical_retake"]
 
 
 def strip_heads(onnx_in, onnx_out) -> None:
@@ -137,7 +138,8 @@ def strip_heads(onnx_in, onnx_out) -> None:
     g = m.graph
     keep = [n for n in g.node if not n.name.startswith("mx/")]
     del g.node[:]; g.node.extend(keep)
-    outs = [o for o in g.output if o.name not in HEAD_OUTPUTS]
+    made = {o for n in keep for o in n.output}
+    outs = [o for o in g.output if o.name not in HEAD_OUTPUTS and o.name in made]
     del g.output[:]; g.output.extend(outs)
     inits = [i for i in g.initializer if not i.name.startswith("mx_")]
     del g.initializer[:]; g.initializer.extend(inits)
@@ -160,6 +162,10 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, st
     f32("mx_cl_W", clinical["W"]); f32("mx_cl_b", clinical["b"]); f32("mx_cl_b4", clinical["b"].reshape(1, -1, 1, 1))
     f32("mx_oc_mu", ood["mu"].reshape(1, -1)); f32("mx_oc_L", ood["L"]); f32("mx_oc_scale", np.array(1.0 / ood["dim"]))
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "mx_axis1"))
+    g.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "mx_axis2"))
+    rt = ood["retake"]
+    f32("mx_ocr_mu", np.stack([t["mu"] for t in rt])[None]); f32("mx_ocr_L", np.stack([t["L"] for t in rt]))
+    f32("mx_ocr_scale", np.array(1.0 / rt[0]["dim"]))
     n = helper.make_node
     g.node.extend([
         n("Gemm", [stats_node, "mx_pt_W", "mx_pt_b"], ["photo_type"], transB=1, name="mx/photo_type"),
@@ -171,6 +177,12 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, st
         n("Mul", ["mx_oc_z", "mx_oc_z"], ["mx_oc_z2"], name="mx/oc_sq"),
         n("ReduceSum", ["mx_oc_z2", "mx_axis1"], ["mx_oc_sum"], keepdims=0, name="mx/oc_sum"),
         n("Mul", ["mx_oc_sum", "mx_oc_scale"], ["ood_clinical"], name="mx/oc_scale"),
+        n("Unsqueeze", [stats_node, "mx_axis1"], ["mx_ocr_x"], name="mx/ocr_unsqueeze"),
+        n("Sub", ["mx_ocr_x", "mx_ocr_mu"], ["mx_ocr_d"], name="mx/ocr_sub"),
+        n("Einsum", ["mx_ocr_d", "mx_ocr_L"], ["mx_ocr_z"], equation="nrd,rde->nre", name="mx/ocr_einsum"),
+        n("Mul", ["mx_ocr_z", "mx_ocr_z"], ["mx_ocr_z2"], name="mx/ocr_sq"),
+        n("ReduceSum", ["mx_ocr_z2", "mx_axis2"], ["mx_ocr_sum"], keepdims=0, name="mx/ocr_sum"),
+        n("Mul", ["mx_ocr_sum", "mx_ocr_scale"], ["ood_clinical_retake"], name="mx/ocr_scale"),
     ])
     k = clinical["W"].shape[0]
     g.output.extend([
@@ -178,6 +190,7 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, st
         helper.make_tensor_value_info("clinical_logits", TensorProto.FLOAT, [1, k]),
         helper.make_tensor_value_info("clinical_cam", TensorProto.FLOAT, [1, k, None, None]),
         helper.make_tensor_value_info("ood_clinical", TensorProto.FLOAT, [1]),
+        helper.make_tensor_value_info("ood_clinical_retake", TensorProto.FLOAT, [1, 3]),
     ])
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, str(onnx_out))
@@ -196,7 +209,8 @@ def check_heads(onnx_path, x: np.ndarray, photo_type: dict, clinical: dict, ood:
         o = dict(zip([v.name for v in s.get_outputs()], s.run(None, {"input0": xi[None].astype(np.float32)})))
         e = o["embedding"].astype(np.float64)
         want = {"photo_type": apply_linear(photo_type, o[stats_node]), "clinical_logits": apply_linear(clinical, e),
-                "ood_clinical": mahalanobis(ood, o[stats_node])}
+                "ood_clinical": mahalanobis(ood, o[stats_node]),
+                "ood_clinical_retake": np.array([mahalanobis(t, o[stats_node])[0] for t in ood["retake"]])}
         for name, w in want.items():
             d = np.abs(o[name].reshape(-1) - w.reshape(-1))
             worst = max(worst, float((d / np.maximum(1.0, np.abs(w.reshape(-1)))).max()))

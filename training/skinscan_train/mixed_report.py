@@ -91,7 +91,8 @@ def image_entry(entry: dict, staging: Path, heads: dict, ens: dict) -> dict:
     clin_cfg, clin_val = ens["clinical"]
     e = {**entry, **export.file_entry(staging / "image_effnet_lite0.onnx")}
     e["file"] = entry["file"]
-    e["outputs"] = {**entry["outputs"], "ood_clinical": "ood_clinical"}
+    base = {k: v for k, v in entry["outputs"].items() if k not in mixed.HEAD_OUTPUTS}
+    e["outputs"] = {**base, "ood_clinical": "ood_clinical", "ood_clinical_retake": "ood_clinical_retake"}
     e.update({k: derm_cfg[k] for k in ("calibration", "stacker", "decision_threshold", "tiers")})
     e["validation"] = _val_summary(derm_val)
     e["photo_type"] = {"output": "photo_type", "clinical_from": 0.5, "validation": heads["photo_type_validation"],
@@ -118,11 +119,14 @@ def write_manifest(a, staging: Path, heads: dict, tab: dict, ens: dict, ood: dic
     if q and q.get("ood"):
         q["ood"]["clinical"] = {"output": "ood_clinical", "threshold": ood["threshold"],
                                 "hard_threshold": ood["hard_threshold"],
+                                "retake_output": "ood_clinical_retake",
+                                "retake_max": {t["reason"]: t["max"] for t in ood["retake"]},
                                 "validation_percentiles": ood["validation_percentiles"],
                                 "degraded_train_percentiles": ood["degraded_train_percentiles"],
                                 "fitted_on": "block-10 statistics of PAD-UFES-20 train photos (Gaussian, 1% diagonal shrinkage); "
                                              "cut = 99th percentile of out-of-fold distances (5 patient folds); hard cut = 99th percentile of "
-                                             "the same photos made too dark, overexposed or blurry"}
+                                             "the same photos made too dark, overexposed or blurry; per problem, one Gaussian over PAD train photos "
+                                             "degraded that way, its cut the 99th percentile of out-of-fold distances"}
     man["tabular"] = {
         "features": tabular.feature_spec(), "width": tabular.WIDTH, "default": tab["use"],
         "models": [{"id": k, **export.file_entry(staging / f"tabular_{k}.onnx"), "input": "input", "output": "probabilities",

@@ -216,3 +216,4 @@ def p7_only(onnx_path: Path, items: list[Photo], cache: Path) -> np.ndarray:
     p = np.stack(out)
     np.save(cache, p)
     return p
+

@@ -144,9 +144,9 @@ def _golden_quality(manifest, resized, own: dict, kind: str) -> dict | None:
         return None
     clin = (q.get("ood") or {}).get("clinical") if kind == "clinical" else None
     ood = float(own["ood_clinical"][0] if clin else own["ood"][0])
-    rt = None if clin else own.get("ood_retake")
+    rt = own.get("ood_clinical_retake") if clin else own.get("ood_retake")
     qk = q if not clin else {**q, "ood": {**q["ood"], "threshold": clin["threshold"],
-                                           "hard_threshold": clin["hard_threshold"], "retake_max": None}}
+                                           "hard_threshold": clin["hard_threshold"], "retake_max": clin.get("retake_max")}}
     m = quality.measures(resized, q["params"]["center"], q["params"]["k"])
     verdict, reason = quality.verdict(m, ood, qk, rt[0] if rt is not None else None)
     res = {"verdict": verdict, "reason": reason, "ood_score": ood, "measures": m}
