@@ -22,7 +22,7 @@ self.onmessage = async (event) => {
       self.postMessage({ type: "loaded", id: msg.id, ...out });
     } else if (msg.type === "classify") {
       if (!classifier) throw new Error("the classifier is not loaded yet");
-      const result = plain(classifier.classify(new Uint8Array(msg.bytes), msg.meta));
+      const result = classifier.classify(new Uint8Array(msg.bytes), msg.meta);
       self.postMessage({ type: "result", id: msg.id, result });
     } else {
       throw new Error(`unknown request ${msg.type}`);
@@ -132,16 +132,6 @@ class Progress {
     this.total = this.loaded;
     this.post();
   }
-}
-
-/** serde-wasm-bindgen may hand back Maps; the page and the API want plain objects. */
-function plain(value) {
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [k, plain(v)]));
-  if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value === undefined ? null : value;
 }
 
 function oneLine(err) {
