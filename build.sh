@@ -219,7 +219,14 @@ copy_models() {
   done
 }
 
+# Pages can only send the CSP as each page's <meta>: check those against the one policy first.
+check_csp() {
+  ensure_node
+  node tools/csp.mjs www || die "a page's Content-Security-Policy differs from tools/csp.mjs (above)"
+}
+
 cmd_build() {
+  check_csp
   build_wasm "${WASM_OPT:-0}"
   copy_models
   say "built: www/ is ready to serve as static files"
@@ -229,7 +236,7 @@ cmd_serve() {
   local port=${1:-${PORT:-8000}}
   cmd_build
   say "serving www/ (Ctrl-C to stop)"
-  exec node tests/e2e/server.mjs --root www --port "$port"
+  exec node tools/server.mjs --root www --port "$port"
 }
 
 cmd_test() {
@@ -251,6 +258,7 @@ cmd_test() {
   fi
 
   say "browser tests"
+  check_csp
   build_wasm 0
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \

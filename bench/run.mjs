@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer } from "../tests/e2e/server.mjs";
+import { startServer } from "../tools/server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -232,7 +232,7 @@ const lines = [
   row("CNN only, onnxruntime-web, 1 thread", st.ort_1, "1.00x"),
   ...(ortMany ? [row(`CNN only, onnxruntime-web, ${hc} threads`, st.ort_many, `ours is ${f(ratios.ours_cnn_vs_ort_many, 2)}x this`)] : []),
   ...(st.ort_default ? [row(`CNN only, onnxruntime-web, default threads (${warm.ort_default_threads})`, st.ort_default)] : []),
-  row(`end-to-end classify with metadata, ours (${imageFile}: decode, resize, CNN x ${turns} quarter turns, tabular, ensemble)`, st.ours_e2e,
+  row(`end-to-end classify with metadata, ours (skinscan.js classify() from the page; ${imageFile}: decode, resize, CNN x ${turns} quarter turns, tabular, ensemble)`, st.ours_e2e,
     `**${f(ratios.ours_e2e_vs_ort_1_cnn, 2)}x** ORT 1-thread CNN${turns > 1 ? ` x ${turns}` : ""}`),
   native.cnn
     ? `| native tract CNN, release CLI \`skinscan bench\` (x86-64, 1 thread) | ${f(native.cnn.median)} | ${f(native.cnn.min)} | – | ${RUNS} | |`
@@ -240,9 +240,9 @@ const lines = [
   ...(native.total ? [`| native tract end-to-end | ${f(native.total.median)} | ${f(native.total.min)} | – | ${RUNS} | |`] : []),
   "",
   `End-to-end stages in wasm (medians, ms): ${Object.entries(stages).map(([k, v]) => `${k} ${f(v)}`).join(", ")}. ` +
-    `Our load steps in the warm session (ms): fetch + compile ${f(warm.ours_load.fetch_and_compile_ms, 0)}, ` +
-    `SHA-256 (crypto.subtle) ${f(warm.ours_load.subtle_sha256_ms, 0)}, \`Classifier.from_checked\` (parse, optimise) ` +
-    `${f(warm.ours_load.construct_ms, 0)}; onnxruntime-web session create ${f(warm.ort.ort_1.create_ms, 0)}.`,
+    `Our load steps in the warm session (ms, www/worker.js's own): download, SHA-256 (crypto.subtle) and compile, ` +
+    `overlapped, ${f(warm.ours_load.download_check_compile, 0)}, \`Classifier.from_checked\` (parse, optimise) ` +
+    `${f(warm.ours_load.construct, 0)}; onnxruntime-web session create ${f(warm.ort.ort_1.create_ms, 0)}.`,
   "",
   "| file | raw MB | gzip -9 MB |",
   "| --- | ---: | ---: |",

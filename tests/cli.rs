@@ -235,8 +235,7 @@ fn bench_reports_first_and_median_timings() {
 
 #[test]
 fn every_sample_image_is_classified() {
-    let Some(data) = common::data_dir() else {
-        eprintln!("SKIPPED: no shared data folder");
+    let Some(data) = common::data_dir_or_skip() else {
         return;
     };
     let mut n = 0;

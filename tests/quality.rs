@@ -7,9 +7,9 @@
 //!
 //! The gate set is built fresh into a temporary folder by `training/gate_set.py` with the
 //! training venv's Python (`$SKINSCAN_VENV`, else `~/.cache/skinscan/venv`; `build.sh test`
-//! creates it). Skips, with the reason printed, when the venv or the shared data are absent,
-//! or when the models are a smoke run or predate the gate (no `quality` block): smoke models are
-//! trained for seconds and their thresholds prove nothing.
+//! creates it). Skips, with the reason printed, when the venv or the shared data are absent
+//! (under `CI=true` that fails instead), or when the models are a smoke run or predate the gate
+//! (no `quality` block): smoke models are trained for seconds and their thresholds prove nothing.
 
 mod common;
 
@@ -19,39 +19,53 @@ use std::process::Command;
 use skinscan::evaluate::{parse_labels, quality_counts, QualityCounts};
 use skinscan::{Classifier, Metadata};
 
-fn venv_python() -> Option<PathBuf> {
+/// The training venv's Python: `$SKINSCAN_VENV`, else `~/.cache/skinscan/venv`.
+fn venv_python() -> PathBuf {
     let venv = std::env::var_os("SKINSCAN_VENV")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/skinscan/venv")))?;
-    let py = venv.join("bin").join("python");
-    py.is_file().then_some(py)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/skinscan/venv")
+        });
+    venv.join("bin").join("python")
 }
 
-/// Why this test cannot judge the models, if it cannot.
-fn skip_reason() -> Option<String> {
+/// Whether this test can judge the models. Missing data goes through `common::skip` (a failure
+/// under `CI=true`); smoke models and models from before the gate are skipped everywhere.
+fn can_judge() -> bool {
     let manifest_path = common::models_dir().join("manifest.json");
     let manifest: serde_json::Value = match std::fs::read(&manifest_path) {
         Ok(b) => serde_json::from_slice(&b).unwrap(),
-        Err(e) => return Some(format!("{}: {e}", manifest_path.display())),
+        Err(e) => {
+            common::skip(&manifest_path, &e.to_string());
+            return false;
+        }
     };
     let version = manifest["model_version"].as_str().unwrap_or_default();
     if manifest.get("quality").is_none() {
-        return Some(format!(
+        common::skipped(&format!(
             "{version} has no quality block (models from before the gate)"
         ));
+        return false;
     }
     if version.ends_with("-smoke") {
-        return Some(format!(
+        common::skipped(&format!(
             "{version} is a smoke run; the must-show figures need the real models"
         ));
+        return false;
     }
-    if common::data_dir().is_none() {
-        return Some("no shared data folder (set SKINSCAN_DATA)".into());
+    if common::data_dir_or_skip().is_none() {
+        return false;
     }
-    if venv_python().is_none() {
-        return Some("no training venv (set SKINSCAN_VENV or run ./build.sh test)".into());
+    let python = venv_python();
+    if !python.is_file() {
+        common::skip(
+            &python,
+            "no training venv (set SKINSCAN_VENV or run ./build.sh test)",
+        );
+        return false;
     }
-    None
+    true
 }
 
 /// Verdicts for every row of `dir/labels.csv`, images from `dir/images`.
@@ -76,8 +90,7 @@ fn share(k: usize, q: &QualityCounts) -> f64 {
 
 #[test]
 fn gate_holds_its_measured_figures() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_judge() {
         return;
     }
     let data = common::data_dir().unwrap();
@@ -88,7 +101,7 @@ fn gate_holds_its_measured_figures() {
     assert!(c.has_quality_gate());
 
     let out = std::env::temp_dir().join(format!("skinscan-gate-{}", std::process::id()));
-    let status = Command::new(venv_python().unwrap())
+    let status = Command::new(venv_python())
         .arg(common::crate_dir().join("training").join("gate_set.py"))
         .arg("--data")
         .arg(&data)

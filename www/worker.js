@@ -10,6 +10,9 @@
 //       -> {type: "result", id, result}
 // Any failure -> {type: "error", id, message, fatal}. `fatal` means the wasm instance may be
 // unusable (a trap); the page then starts a fresh worker.
+//
+// bench/ours.js imports loadClassifier() to time these very loading steps, and then replaces
+// this module's onmessage with its own (its body runs after this module's).
 import init, { Classifier } from "./pkg/skinscan.js";
 
 let classifier = null;
@@ -18,11 +21,12 @@ self.onmessage = async (event) => {
   const msg = event.data;
   try {
     if (msg.type === "load") {
-      const out = await load(msg);
-      self.postMessage({ type: "loaded", id: msg.id, ...out });
+      let manifest, modelVersion;
+      ({ classifier, manifest, modelVersion } = await loadClassifier(msg));
+      self.postMessage({ type: "loaded", id: msg.id, manifest, modelVersion });
     } else if (msg.type === "classify") {
       if (!classifier) throw new Error("the classifier is not loaded yet");
-      const result = plain(classifier.classify(new Uint8Array(msg.bytes), msg.meta));
+      const result = classifier.classify(new Uint8Array(msg.bytes), msg.meta);
       self.postMessage({ type: "result", id: msg.id, result });
     } else {
       throw new Error(`unknown request ${msg.type}`);
@@ -33,7 +37,14 @@ self.onmessage = async (event) => {
   }
 };
 
-async function load({ id, manifestUrl, wasmUrl, modelsUrl }) {
+/**
+ * The loading steps of a "load" request: resolves to {classifier, manifest, modelVersion,
+ * steps_ms: {download_check_compile, construct}} (how long the downloads, the SHA-256 checks and
+ * the streaming compile took together, then `Classifier.from_checked`). Posts its progress
+ * messages with `id`.
+ */
+export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl }) {
+  const t0 = performance.now();
   const manifestRes = await get(manifestUrl);
   const manifestText = await manifestRes.text();
   let manifest;
@@ -56,10 +67,12 @@ async function load({ id, manifestUrl, wasmUrl, modelsUrl }) {
     get(wasmUrl).then((res) => init({ module_or_path: progress.track(res, true) })),
   ]);
   progress.finish();
+  const t1 = performance.now();
   // Both models passed verify() above, so wasm need not hash them again (issue 5: hashing in
   // wasm cost about 0.1 s of cold start, crypto.subtle about 20 ms).
-  classifier = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
-  return { manifest, modelVersion: classifier.model_version() };
+  const built = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
+  const steps_ms = { download_check_compile: t1 - t0, construct: performance.now() - t1 };
+  return { classifier: built, manifest, modelVersion: built.model_version(), steps_ms };
 }
 
 function pick(list, wanted, what) {
@@ -132,16 +145,6 @@ class Progress {
     this.total = this.loaded;
     this.post();
   }
-}
-
-/** serde-wasm-bindgen may hand back Maps; the page and the API want plain objects. */
-function plain(value) {
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [k, plain(v)]));
-  if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value === undefined ? null : value;
 }
 
 function oneLine(err) {

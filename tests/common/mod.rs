@@ -34,12 +34,55 @@ pub fn input(name: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_inputs.py)", p.display()))
 }
 
-/// The shared data folder: `$SKINSCAN_DATA`, else `<crate>/../shared/data`. `None` if absent.
-pub fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SKINSCAN_DATA")
+/// Where the shared data folder should be: `$SKINSCAN_DATA`, else `<crate>/../shared/data`.
+pub fn data_path() -> PathBuf {
+    std::env::var_os("SKINSCAN_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate_dir().join("..").join("shared").join("data"));
+        .unwrap_or_else(|| crate_dir().join("..").join("shared").join("data"))
+}
+
+/// The shared data folder, `None` if absent.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = data_path();
     dir.is_dir().then_some(dir)
+}
+
+/// The shared data folder, or `None` after [`skip`] has reported it missing.
+pub fn data_dir_or_skip() -> Option<PathBuf> {
+    let dir = data_dir();
+    if dir.is_none() {
+        skip(&data_path(), "no shared data folder (set SKINSCAN_DATA)");
+    }
+    dir
+}
+
+/// Whether this run is CI's (`CI=true`, as GitHub Actions sets it): there, missing data is a failure.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// For a test that cannot run because `path` is absent; the caller returns right after.
+/// Under CI this panics, naming the path, so a checkout without the data cannot pass by
+/// skipping. Elsewhere it prints that the test was skipped, as [`skipped`] does.
+pub fn skip(path: &Path, why: &str) {
+    let what = format!("{}: {why}", path.display());
+    if under_ci() {
+        panic!("{}: missing test data under CI=true: {what}", test_name());
+    }
+    skipped(&what);
+}
+
+/// Prints `SKIPPED: <test>: <why>` on the process's stderr itself: libtest captures
+/// `eprintln!` from passing tests, so a skip reported that way would not be seen.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {}: {why}", test_name());
+}
+
+/// libtest names each test's thread after the test.
+fn test_name() -> String {
+    let name = std::thread::current().name().map(str::to_string);
+    name.unwrap_or_else(|| "a test".into())
 }
 
 /// The default classifier, built once per test binary.

@@ -1,5 +1,5 @@
 // Browser tests for the SkinScan page and widget (issue 4), in headless Debian Chromium via
-// playwright-core, against the loopback server in server.mjs. Run by `./build.sh test`, which
+// playwright-core, against the loopback server in tools/server.mjs. Run by `./build.sh test`, which
 // builds www/pkg, copies the models and the native CLI first; by hand:
 //
 //   SKINSCAN_BIN=$CARGO_TARGET_DIR/debug/skinscan node tests/e2e/run.mjs
@@ -10,6 +10,7 @@
 //  3. a truncated JPEG, a text file and an oversized PNG each show an error, then a photo still works;
 //  4. no request to another origin all session, and no request at all from choosing a file to the result;
 //  5. embed.html classifies through the <skin-scan> widget;
+//     index.html and embed.html each carry tools/csp.mjs's policy, in their <meta> and the header;
 //  6. after one visit, a reload with the server stopped and the browser offline still classifies;
 //  7. no console errors;
 //  8. the photo check (issue 6): each result carries the CLI's verdict; a verdict other than ok hides
@@ -27,7 +28,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
-import { CSP, startServer } from "./server.mjs";
+import { CSP } from "../../tools/csp.mjs";
+import { startServer } from "../../tools/server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WWW = path.join(ROOT, "www");
@@ -56,6 +58,14 @@ async function check(name, fn) {
 }
 function assert(cond, message) {
   if (!cond) throw new Error(message);
+}
+
+/** The page's one CSP <meta> and the header it came with (goto's response) are both tools/csp.mjs's policy. */
+async function assertCsp(p, response, name) {
+  const meta = await p.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+  assert(meta === CSP, `${name}'s CSP <meta> differs from tools/csp.mjs: ${meta}`);
+  const header = response?.headers()["content-security-policy"];
+  assert(header === CSP, `${name} came with the CSP header ${header}, not tools/csp.mjs's policy`);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -233,12 +243,11 @@ try {
 
   await check("page loads the wasm and models, with one file input and the CSP", async () => {
     const t0 = Date.now();
-    await page.goto(`${server.origin}/`);
+    const response = await page.goto(`${server.origin}/`);
     await ui.ready();
     const loadS = ((Date.now() - t0) / 1000).toFixed(1);
     assert((await page.locator('input[type="file"]').count()) === 1, "the page must have exactly one input[type=file]");
-    const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
-    assert(csp === CSP, `index.html's CSP differs from the policy in server.mjs: ${csp}`);
+    await assertCsp(page, response, "index.html");
     assert((await ui.warning.textContent()).trim() === CLOSEUP, "the close-up warning text differs from the spec");
     await page.locator('[data-testid="app"][data-offline="ready"]').waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
     return `ready in ${loadS} s, service worker active`;
@@ -432,12 +441,11 @@ try {
     watch(wctx, "widget", server.origin);
     const widget = await wctx.newPage();
     const w = hooks(widget, "skin-scan ");
-    await widget.goto(`${server.origin}/embed.html`);
+    const response = await widget.goto(`${server.origin}/embed.html`);
     await w.ready();
     const inShadow = await widget.evaluate(() => !!document.querySelector("skin-scan")?.shadowRoot?.querySelector('[data-testid="app"]'));
     assert(inShadow, "the widget's UI is not inside its shadow root");
-    const csp = await widget.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
-    assert(csp === CSP, `embed.html's CSP differs from the policy in server.mjs: ${csp}`);
+    await assertCsp(widget, response, "embed.html");
     assert((await widget.locator('input[type="file"]').count()) === 1, "the widget page must have exactly one input[type=file]");
     const file = images[images.length - 1];
     const got = await w.upload(file, server);

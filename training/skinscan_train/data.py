@@ -102,6 +102,48 @@ def split_digest(splits: dict[str, list[Item]]) -> dict[str, str]:
             for name, items in splits.items()}
 
 
+# Images per diagnosis in a --smoke run (train.py and finetune.py pack take the same subset).
+SMOKE_PER_CLASS = {"train": 16, "val": 8, "test": 6}
+
+
+def smoke_subset(items: list[Item], per_class: int, seed: int) -> list[Item]:
+    """Up to ``per_class`` items of each diagnosis, drawn with ``seed``."""
+    rng = random.Random(seed)
+    out = []
+    for c in CLASSES:
+        its = [it for it in items if it.dx == c]
+        rng.shuffle(its)
+        out += its[:per_class]
+    return out
+
+
+@dataclass
+class Split:
+    """The training data: ``train`` (HAM10000 train lesions + ISIC 2017) and ``val`` (HAM10000)."""
+    train: list[Item]
+    val: list[Item]
+    n_ham_train: int  # HAM10000 training images before any --smoke subset
+    read: list[Item]  # every item read (HAM10000 + ISIC 2017), for leak checks
+
+    def digest(self) -> dict[str, str]:
+        return split_digest({"train": self.train, "val": self.val})
+
+
+def make_split(root: Path, val_frac: float, seed: int, smoke: bool) -> Split:
+    """The one train/validation split of train.py and finetune.py pack: HAM10000 by lesion into
+    train/validation, ISIC 2017 joins training; ``smoke`` takes SMOKE_PER_CLASS per diagnosis.
+    The test set is not read here (finetune.py never packs it)."""
+    ham = read_set(root, "ham10000")
+    i17 = read_set(root, "isic2017-train")
+    ham_tr, ham_val = split_by_group(ham, val_frac, seed)
+    assert not ({it.group for it in ham_tr} & {it.group for it in ham_val}), "lesion leaked across splits"
+    train = ham_tr + i17
+    if smoke:
+        n = SMOKE_PER_CLASS
+        train, ham_val = smoke_subset(train, n["train"], seed), smoke_subset(ham_val, n["val"], seed)
+    return Split(train, ham_val, len(ham_tr), ham + i17)
+
+
 def group_folds(items: list[Item], k: int, seed: int) -> np.ndarray:
     """Fold index per item, whole groups per fold (for out-of-fold stacking)."""
     groups = sorted({it.group for it in items})

@@ -1,13 +1,15 @@
-// A tiny static file server for www/, bound to loopback only.
-//
-// Used by `./build.sh serve` and by the browser tests (run.mjs imports startServer and reads its
-// request log directly, so counting requests never itself makes a request).
-// It sends the page's Content-Security-Policy as a header too: GitHub Pages can only carry the
-// <meta> copy, but a header also covers the module worker, so the tests prove the worker runs under it.
+// A tiny static file server for www/, bound to loopback only: the development server of
+// `./build.sh serve`, and the server of the browser tests (tests/e2e/run.mjs imports startServer
+// and reads its request log directly, so counting requests never itself makes a request) and of
+// the benchmark (bench/run.mjs, which mounts its own folders and adds COOP/COEP headers).
+// It sends the page's Content-Security-Policy (tools/csp.mjs) as a header too: GitHub Pages can
+// only carry the <meta> copy, but a header also covers the module worker, so the tests prove the
+// worker runs under it.
 import { createServer } from "node:http";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { CSP } from "./csp.mjs";
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -23,18 +25,6 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
   ".md": "text/plain; charset=utf-8",
 };
-
-export const CSP = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
-  "connect-src 'self'",
-  "img-src 'self' blob: data:",
-  "style-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'none'",
-].join("; ");
 
 /**
  * Serve `root` on 127.0.0.1:`port` (0 = any free port).
@@ -111,7 +101,7 @@ export function startServer({ root, port = 0, quiet = true, mounts = {}, headers
   });
 }
 
-// CLI: node tests/e2e/server.mjs [--root www] [--port 8000]
+// CLI: node tools/server.mjs [--root www] [--port 8000] [--verbose]
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const opt = (name, dflt) => {
