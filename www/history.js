@@ -104,7 +104,14 @@ function request(req) {
   });
 }
 
+/** Whether the database exists: reading must not create it (after deleteAll, nothing may be left). */
+async function exists() {
+  if (opening || !indexedDB.databases) return true;
+  return (await indexedDB.databases()).some((d) => d.name === DB_NAME);
+}
+
 async function readAll(store, query) {
+  if (!(await exists())) return [];
   const db = await open();
   const tx = db.transaction([store], "readonly");
   const source = query === undefined ? tx.objectStore(store) : tx.objectStore(store).index("spotId");
