@@ -54,10 +54,15 @@ function chart({ checks, modelVersion }) {
   if (checks.length > 1) {
     svg.append(svgEl("polyline", { points: checks.map((c, i) => `${x(i)},${y(c.result?.malignant_probability)}`).join(" "), class: "ss-chart-line" }));
   }
+  let lastLabel = -Infinity;
   checks.forEach((c, i) => {
     const older = modelVersion && c.modelVersion !== modelVersion;
     svg.append(svgEl("circle", { cx: x(i), cy: y(c.result?.malignant_probability), r: 6, class: `ss-dot ss-dot-${c.result?.risk_tier}${older ? " ss-dot-older" : ""}` }));
-    svg.append(svgEl("text", { x: x(i), y: H - 10, "text-anchor": "middle", class: "ss-chart-label" }, day(c.date)));
+    // Dates under the axis, skipping those that would overlap the previous one.
+    if (x(i) - lastLabel < 80) return;
+    const anchor = checks.length > 1 && i === 0 ? "start" : checks.length > 1 && x(i) > W - R - 40 ? "end" : "middle";
+    svg.append(svgEl("text", { x: x(i), y: H - 10, "text-anchor": anchor, class: "ss-chart-label" }, day(c.date)));
+    lastLabel = x(i);
   });
   return svg;
 }
@@ -234,11 +239,12 @@ function reportView(view) {
     el("h3", {}, `SkinScan report: ${spot.name}`),
     el("p", {}, `Body site: ${spot.site || "not given"}. ${checks.length} check${checks.length === 1 ? "" : "s"}, from ${checks.length ? day(checks[0].date) : "–"} to ${checks.length ? day(checks.at(-1).date) : "–"}. Report made on this device on ${day(new Date().toISOString())}.`),
     el("p", { class: "ss-report-model" }, modelAccuracy(manifest, modelVersion)),
+    el("p", {}, "Each check shows the photo, then its heatmap: warmer colours mark where the model saw most signs of the malignant lesion types."),
     ...checks.map((c) => reportCheck(c, view)),
     el("h4", {}, "Disclaimer"),
     el("p", { class: "ss-report-disclaimer" }, DISCLAIMER),
   );
-  if (new Set(checks.map((c) => c.modelVersion)).size > 1) section.insertBefore(el("p", { class: "ss-model-note" }, `These checks were made by more than one model version. ${MODEL_CHANGE_NOTE}`), section.children[4]);
+  if (new Set(checks.map((c) => c.modelVersion)).size > 1) section.insertBefore(el("p", { class: "ss-model-note" }, `These checks were made by more than one model version. ${MODEL_CHANGE_NOTE}`), section.children[5]);
   return section;
 }
 
