@@ -361,7 +361,7 @@ async function decrypt(body, passphrase) {
   try {
     return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: body.slice(20, 32) }, key, body.slice(32)));
   } catch {
-    throw new Error("Wrong passphrase: this export could not be decrypted, and nothing was imported.");
+    throw new Error("Wrong passphrase: this export could not be decrypted.");
   }
 }
 
