@@ -78,7 +78,7 @@ async function transact(mode, work) {
     let value;
     let failure = null;
     tx.oncomplete = () => resolve(value);
-    tx.onabort = () => reject(failure ?? storageError(tx.error));
+    tx.onabort = () => reject(failure?.name === "QuotaExceededError" ? new QuotaError() : failure ?? storageError(tx.error));
     tx.onerror = (e) => e.preventDefault(); // reported once, by onabort
     try {
       value = work({ spots: tx.objectStore("spots"), checks: tx.objectStore("checks") }, (err) => {
@@ -167,9 +167,13 @@ export async function saveCheck(where, result, photoBlob) {
   };
   return transact("readwrite", (stores, fail) => {
     const done = (spot) => {
-      check.spotId = spot.id;
-      stores.spots.put({ ...spot, updated: date > (spot.updated ?? "") ? date : spot.updated });
-      stores.checks.add(check);
+      try {
+        check.spotId = spot.id;
+        stores.spots.put({ ...spot, updated: date > (spot.updated ?? "") ? date : spot.updated });
+        stores.checks.add(check);
+      } catch (err) {
+        fail(err); // e.g. QuotaExceededError thrown by add(): the spot's put is rolled back too
+      }
     };
     if (where.spotId) {
       request(stores.spots.get(String(where.spotId))).then((s) => (s ? done(s) : fail(new Error("That spot no longer exists."))));
