@@ -143,7 +143,7 @@ async function listSpots(ctx, section) {
     button.dataset.spotId = s.id;
     const last = checks.at(-1);
     button.textContent = `${s.name}${s.site ? ` (${s.site})` : ""}: ${checks.length} check${checks.length === 1 ? "" : "s"}` +
-      (last ? `, last ${new Date(last.date).toLocaleDateString()}` : "");
+      (last ? `, last ${last.date.slice(0, 10)}` : "");
     button.addEventListener("click", () => openSpot(ctx, section.querySelector(".ss-spot-host"), s.id));
     li.append(button);
     return li;
