@@ -1,8 +1,11 @@
 // The SkinScan page: mounts the shared UI (ui.js) and, once the classifier is ready, registers the
 // service worker that keeps the app and its models available offline.
+import { mountHistory } from "./history-ui.js";
 import { mountUI } from "./ui.js";
 
 const { root, engine, handleFile } = mountUI(document.getElementById("app"));
+// Saved checks (issue 14): stored on this device only, and only when the user asks.
+mountHistory(root, { engine });
 
 // A photo dropped anywhere on the page is for the checker (instead of the browser opening it).
 document.addEventListener("dragover", (e) => {

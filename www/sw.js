@@ -12,7 +12,8 @@ const RELAXED_SIMD = WebAssembly.validate(new Uint8Array([
 ]));
 const CORE = [
   "./", "index.html", "embed.html", "app.js", "ui.js", "questions.js", "skinscan.js", "worker.js", "widget.js",
-  "style.css", "icons/icon.svg", "pkg/skinscan.js", RELAXED_SIMD ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm",
+  "history.js", "history-ui.js", "history-views.js", "style.css", "icons/icon.svg", "pkg/skinscan.js",
+  RELAXED_SIMD ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm",
   "models/manifest.json",
 ];
 

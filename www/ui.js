@@ -308,6 +308,8 @@ export function mountUI(container, options = {}) {
     el.busy.hidden = true;
     delete root.dataset.busy;
     render(result);
+    // For history-ui.js (issue 14), which saves the check only if the user asks.
+    root.dispatchEvent(new CustomEvent("skinscan:result", { detail: { result, file: currentFile, answers: meta.value ?? {} } }));
   }
 
   function readMeta() {
