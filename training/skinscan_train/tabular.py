@@ -127,6 +127,7 @@ def export_lightgbm(model, path: Path) -> None:
     from onnxmltools.convert.common.data_types import FloatTensorType
     onx = onnxmltools.convert_lightgbm(model, initial_types=[("input", FloatTensorType([1, WIDTH]))],
                                        zipmap=False, target_opset=13)
+    onx.graph.name = path.stem  # the converters name the graph with a random UUID: same model, same bytes
     path.write_bytes(onx.SerializeToString())
 
 
@@ -159,6 +160,7 @@ def export_xgboost(model, path: Path) -> None:
             node.attribute.remove(attrs["class_weights"])
             node.attribute.append(helper.make_attribute("class_weights", weights))
     onnx.checker.check_model(onx)
+    onx.graph.name = path.stem  # the converters name the graph with a random UUID: same model, same bytes
     path.write_bytes(onx.SerializeToString())
 
 
