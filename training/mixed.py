@@ -262,7 +262,9 @@ def main():
     random.seed(a.seed); np.random.seed(a.seed)
     s = load_sets(a)
     folds = photos.patient_folds(s["pad_train"], 5, a.seed)
+    t_feat = time.time()
     f = features(a, s, work, log)
+    a.feature_seconds_now = time.time() - t_feat  # the model card's rebuild time
     heads = fit_heads(s, f, folds, log)
     tab = fit_tabular(a, s, folds, log)
     ens = fit_ensembles(a, s, f, heads, tab, folds, log)
