@@ -44,21 +44,6 @@ impl Expected {
     }
 }
 
-/// The labels columns handed to `Metadata::parse` (PAD-UFES-20's names; `diameter_1` is the
-/// size in mm). Blank, `UNK` = not given.
-pub const META_COLUMNS: [&str; 10] = [
-    "age",
-    "sex",
-    "site",
-    "itch",
-    "grew",
-    "hurt",
-    "changed",
-    "bleed",
-    "elevation",
-    "diameter_1",
-];
-
 /// One row of a `labels.csv` (`image,malignant,dx[,age,sex,site][,photo_type][,itch,…,diameter_1]
 /// [,lesion_id][,expected]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +56,8 @@ pub struct LabelRow {
     pub malignant: Option<bool>,
     /// Diagnosis code, when known (lowercase).
     pub dx: Option<String>,
-    /// Raw metadata cells `(column, text)` of the [`META_COLUMNS`] present; parsed by
+    /// Raw metadata cells `(column, text)` of the columns that are tabular fields (`age`, `sex`,
+    /// `site`, the six answers, `diameter_1`: `tabular::is_field`); parsed by
     /// [`LabelRow::metadata`].
     pub meta: Vec<(String, String)>,
     /// The photo's true kind (`dermoscopic` / `clinical`), when labelled: scores the detector.
@@ -134,9 +120,11 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
     let (mal_col, dx_col) = (col("malignant"), col("dx"));
-    let meta_cols: Vec<(&str, usize)> = META_COLUMNS
+    let meta_cols: Vec<(&str, usize)> = header
         .iter()
-        .filter_map(|&c| Some((c, col(c)?)))
+        .enumerate()
+        .map(|(i, h)| (h.trim(), i))
+        .filter(|(h, _)| crate::tabular::is_field(h))
         .collect();
     let (expected_col, type_col) = (col("expected"), col("photo_type"));
     let mut rows = Vec::new();

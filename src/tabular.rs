@@ -67,6 +67,19 @@ const ALIASES: [(&str, &str); 5] = [
 /// Values that mean "not given" for any field (after trimming, any case).
 const UNKNOWN: [&str; 6] = ["", "unk", "unknown", "dont_know", "don't know", "auto"];
 
+/// The canonical name of a raw key (an alias resolved).
+fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, canonical)| canonical)
+}
+
+/// Whether `key` (by its own name or an alias, e.g. PAD's `diameter_1`) is a tabular field.
+pub fn is_field(key: &str) -> bool {
+    FIELDS.contains(&canonical(key))
+}
+
 fn number(field: &str, v: &str) -> Result<f64> {
     v.parse::<f64>()
         .map_err(|_| Error::input(field, format!("`{v}` is not a number")))
@@ -92,10 +105,7 @@ impl Metadata {
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Metadata> {
         let mut m = Metadata::default();
         for (key, raw) in pairs {
-            let key = ALIASES
-                .iter()
-                .find(|(alias, _)| *alias == key)
-                .map_or(key, |(_, canonical)| canonical);
+            let key = canonical(key);
             let v = raw.trim();
             if UNKNOWN.iter().any(|u| u.eq_ignore_ascii_case(v)) {
                 if !FIELDS.contains(&key) && key != "photo_type" {
