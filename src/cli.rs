@@ -100,7 +100,8 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
                 .ok_or_else(|| Error::Usage(format!("`{name}` needs a value")))?,
         };
         if META_FLAGS.contains(&name) {
-            o.meta.push((name.trim_start_matches("--").to_string(), value));
+            o.meta
+                .push((name.trim_start_matches("--").to_string(), value));
             continue;
         }
         match name {
@@ -204,7 +205,8 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
     println!(
         "  photo type             {} ({}{p_clin})",
         pt.kind.as_str(),
-        serde_json::to_value(pt.source).map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
+        serde_json::to_value(pt.source)
+            .map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
     );
     if !a.metadata_used.is_empty() {
         println!("  details used           {}", a.metadata_used.join(", "));
@@ -366,8 +368,11 @@ fn evaluate(args: &[String]) -> Result<()> {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
             let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "image,malignant_probability,risk_tier,top_dx,quality,photo_type")
-                .map_err(|e| Error::io(p, e))?;
+            writeln!(
+                w,
+                "image,malignant_probability,risk_tier,top_dx,quality,photo_type"
+            )
+            .map_err(|e| Error::io(p, e))?;
             Some((p.clone(), w))
         }
         None => None,
@@ -490,7 +495,12 @@ fn print_report(r: &evaluate::Report, classifier: &Classifier) {
     }
     let pt = &r.photo_type;
     let right = pt.accuracy.map_or(String::new(), |a| {
-        format!(", {} of {} as labelled ({})", pt.correct, pt.labelled, pct(a))
+        format!(
+            ", {} of {} as labelled ({})",
+            pt.correct,
+            pt.labelled,
+            pct(a)
+        )
     });
     println!(
         "photo_type                   dermoscopic {}, clinical {}{right}",

@@ -163,7 +163,10 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
         let photo_type = match cell(type_col).as_str() {
             "" => None,
             t => Some(PhotoKind::parse(t).ok_or_else(|| {
-                err(n, format!("`photo_type` is `{t}`, expected dermoscopic, clinical or blank"))
+                err(
+                    n,
+                    format!("`photo_type` is `{t}`, expected dermoscopic, clinical or blank"),
+                )
             })?),
         };
         let meta = meta_cols
@@ -710,12 +713,20 @@ mod tests {
                    c,1,mel,,,maybe,,,\n";
         let rows = parse_labels(csv, "x.csv").unwrap();
         let m = rows[0].metadata().unwrap();
-        assert_eq!((m.age, m.itch, m.grew, m.diameter_mm), (Some(60.0), Some(true), None, Some(6.5)));
+        assert_eq!(
+            (m.age, m.itch, m.grew, m.diameter_mm),
+            (Some(60.0), Some(true), None, Some(6.5))
+        );
         assert_eq!(m.given(), ["age", "itch", "diameter_mm"]);
-        assert_eq!(m.photo_type, None, "the labelled type is the truth, not an input");
+        assert_eq!(
+            m.photo_type, None,
+            "the labelled type is the truth, not an input"
+        );
         assert_eq!(rows[0].photo_type, Some(PhotoKind::Clinical));
         assert_eq!(rows[2].photo_type, None);
-        assert!(matches!(rows[2].metadata(), Err(Error::Input { ref field, .. }) if field == "itch"));
+        assert!(
+            matches!(rows[2].metadata(), Err(Error::Input { ref field, .. }) if field == "itch")
+        );
         let bad = parse_labels("image,photo_type\na,xray\n", "x.csv");
         assert!(matches!(bad, Err(Error::Labels { line: 2, .. })));
 
@@ -732,11 +743,17 @@ mod tests {
             decision_threshold: thr,
         };
         // 0.3 is positive for a head with threshold 0.2, negative for one with 0.4.
-        let outs = [o(0.3, PhotoKind::Clinical, 0.2), o(0.3, PhotoKind::Dermoscopic, 0.4)];
+        let outs = [
+            o(0.3, PhotoKind::Clinical, 0.2),
+            o(0.3, PhotoKind::Dermoscopic, 0.4),
+        ];
         let r = report(&outs, &["nv"], Failed::default(), 1.0);
         assert_eq!(r.sensitivity, Some(0.5));
         let c = r.photo_type;
-        assert_eq!((c.dermoscopic, c.clinical, c.labelled, c.correct), (1, 1, 2, 1));
+        assert_eq!(
+            (c.dermoscopic, c.clinical, c.labelled, c.correct),
+            (1, 1, 2, 1)
+        );
         assert_eq!(c.accuracy, Some(0.5));
     }
 

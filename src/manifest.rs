@@ -738,7 +738,10 @@ impl Manifest {
                 if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
                     return bad("quality.ood.clinical thresholds must be finite".into());
                 }
-                if c.retake_max.is_some() && (c.retake_output.is_none() || c.retake_output != m.outputs.ood_clinical_retake) {
+                if c.retake_max.is_some()
+                    && (c.retake_output.is_none()
+                        || c.retake_output != m.outputs.ood_clinical_retake)
+                {
                     return bad(format!(
                         "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
                         c.retake_output, o.model, m.outputs.ood_clinical_retake
@@ -776,7 +779,10 @@ impl Manifest {
                 ));
             }
             let names = [&c.logits, &c.cam, &m.outputs.logits, &m.outputs.cam];
-            unique(names.iter().map(|s| s.as_str()), &format!("{ctx} head output"))?;
+            unique(
+                names.iter().map(|s| s.as_str()),
+                &format!("{ctx} head output"),
+            )?;
             validate_head(&format!("{ctx} clinical head"), m.head(PhotoKind::Clinical))?;
         }
         Ok(())

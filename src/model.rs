@@ -177,7 +177,10 @@ impl ImageNet {
         classes: usize,
     ) -> Result<Self> {
         if names.ood_retake.is_some() && names.ood.is_none() {
-            return Err(plain(name, "an ood_retake output needs an ood output".into()));
+            return Err(plain(
+                name,
+                "an ood_retake output needs an ood output".into(),
+            ));
         }
         let mut wanted = vec![names.logits, names.embedding, names.cam];
         wanted.extend(names.ood);
@@ -207,7 +210,13 @@ impl ImageNet {
         // The optional outputs follow in `wanted`'s order.
         let mut rest = shapes[3..].iter().map(Vec::as_slice);
         let none: &[usize] = &[];
-        let mut next = |on: bool| if on { rest.next().unwrap_or(none) } else { none };
+        let mut next = |on: bool| {
+            if on {
+                rest.next().unwrap_or(none)
+            } else {
+                none
+            }
+        };
         if let Some(n) = names.ood {
             let s = next(true);
             chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
@@ -231,7 +240,12 @@ impl ImageNet {
         if let Some((l, c)) = names.clinical {
             let (sl, sc) = (next(true), next(true));
             chk.expect(l, sl, sl == [1, classes], &format!("[1, {classes}]"))?;
-            chk.expect(c, sc, sc == [1, classes, h, w], &format!("[1, {classes}, {h}, {w}]"))?;
+            chk.expect(
+                c,
+                sc,
+                sc == [1, classes, h, w],
+                &format!("[1, {classes}, {h}, {w}]"),
+            )?;
         }
         Ok(ImageNet {
             name: name.to_string(),
@@ -266,7 +280,13 @@ impl ImageNet {
         let mut next = || out.next().ok_or_else(missing);
         let (logits, embedding, cam) = (next()?, next()?, next()?);
         let has = self.has;
-        let mut scalar = |on: bool| -> Result<Option<Vec<f32>>> { if on { next().map(Some) } else { Ok(None) } };
+        let mut scalar = |on: bool| -> Result<Option<Vec<f32>>> {
+            if on {
+                next().map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         let ood = scalar(has.ood)?.and_then(|v| v.first().copied());
         let ood_retake = scalar(has.ood_retake)?.and_then(|v| <[f32; 3]>::try_from(v).ok());
         let ood_clinical = scalar(has.ood_clinical)?.and_then(|v| v.first().copied());

@@ -550,7 +550,11 @@ impl Classifier {
             diagnosis: DiagnosisProbs(diagnosis),
             image_probability: r.image_probability,
             tabular_probability: r.tabular_probability,
-            metadata_used: if p_tab.is_some() { meta.given() } else { Vec::new() },
+            metadata_used: if p_tab.is_some() {
+                meta.given()
+            } else {
+                Vec::new()
+            },
             photo_type,
             warnings,
             quality,
@@ -614,13 +618,18 @@ impl Classifier {
             .first()
             .and_then(|o| o.photo_type)
             .map(|z| ensemble::sigmoid(f64::from(z)));
-        let detected = self.image_cfg.photo_type.as_ref().zip(probability).map(|(pt, p)| {
-            if p >= pt.clinical_from {
-                PhotoKind::Clinical
-            } else {
-                PhotoKind::Dermoscopic
-            }
-        });
+        let detected = self
+            .image_cfg
+            .photo_type
+            .as_ref()
+            .zip(probability)
+            .map(|(pt, p)| {
+                if p >= pt.clinical_from {
+                    PhotoKind::Clinical
+                } else {
+                    PhotoKind::Dermoscopic
+                }
+            });
         let (kind, source) = match (given, detected) {
             (Some(k), _) => (k, PhotoTypeSource::Given),
             (None, Some(k)) => (k, PhotoTypeSource::Detected),

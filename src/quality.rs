@@ -445,12 +445,25 @@ impl Gate {
     /// The verdict for a photo of `kind` from the model's outputs for it, with the OOD score
     /// it was judged on (`None` when no OOD cut applies). A clinical photo is judged on its
     /// distance from phone photos when the manifest has that cut, else like a dermoscopic one.
-    pub(crate) fn judge(&self, m: &Measures, kind: PhotoKind, out: &ImageOutputs) -> (Option<f64>, Verdict) {
+    pub(crate) fn judge(
+        &self,
+        m: &Measures,
+        kind: PhotoKind,
+        out: &ImageOutputs,
+    ) -> (Option<f64>, Verdict) {
         let clinical = kind == PhotoKind::Clinical && self.clinical.is_some();
         let ood = if clinical { out.ood_clinical } else { out.ood }.map(f64::from);
-        let retake = if clinical { out.ood_clinical_retake } else { out.ood_retake };
+        let retake = if clinical {
+            out.ood_clinical_retake
+        } else {
+            out.ood_retake
+        };
         let retake = retake.map(|r| r.map(f64::from));
-        let used = if clinical || self.uses_ood() { ood } else { None };
+        let used = if clinical || self.uses_ood() {
+            ood
+        } else {
+            None
+        };
         (used, self.verdict_for(kind, m, ood, retake))
     }
 
@@ -465,7 +478,9 @@ impl Gate {
         retake: Option<[f64; 3]>,
     ) -> Verdict {
         match (kind, self.clinical) {
-            (PhotoKind::Clinical, Some(cuts)) => verdict(m, ood, retake, &self.thresholds, Some(cuts)),
+            (PhotoKind::Clinical, Some(cuts)) => {
+                verdict(m, ood, retake, &self.thresholds, Some(cuts))
+            }
             _ => self.verdict(m, ood, retake),
         }
     }

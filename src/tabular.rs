@@ -381,6 +381,8 @@ mod tests {
         let n = f32::NAN;
         assert!(same(&v, &[n, n, n, n, n, 1.0, 0.0, 4.5]), "{v:?}");
         let m = Metadata::parse([("diameter_mm", "250")]).unwrap();
-        assert!(matches!(encode(&m, &spec), Err(Error::Input { field, .. }) if field == "diameter_mm"));
+        assert!(
+            matches!(encode(&m, &spec), Err(Error::Input { field, .. }) if field == "diameter_mm")
+        );
     }
 }

@@ -108,12 +108,21 @@ fn classify_json_has_exactly_the_documented_keys() {
         "normalised to a maximum of 1"
     );
     assert!(h["min"].as_f64().unwrap() <= h["max"].as_f64().unwrap());
-    assert_eq!(v["metadata_used"], serde_json::json!(["age", "sex", "site"]));
+    assert_eq!(
+        v["metadata_used"],
+        serde_json::json!(["age", "sex", "site"])
+    );
     assert!(v["tabular_probability"].is_f64());
     let pt = &v["photo_type"];
-    assert!(["dermoscopic", "clinical"].contains(&pt["kind"].as_str().unwrap()), "{pt}");
+    assert!(
+        ["dermoscopic", "clinical"].contains(&pt["kind"].as_str().unwrap()),
+        "{pt}"
+    );
     assert_eq!(pt["source"], "detected");
-    assert!((0.0..=1.0).contains(&pt["probability"].as_f64().unwrap()), "{pt}");
+    assert!(
+        (0.0..=1.0).contains(&pt["probability"].as_f64().unwrap()),
+        "{pt}"
+    );
     let mut t: Vec<&str> = v["timings_ms"]
         .as_object()
         .unwrap()
@@ -171,25 +180,69 @@ fn classify_takes_photo_type_and_answers() {
         let v = run(&["--photo-type", kind]);
         assert_eq!(v["photo_type"]["kind"], kind);
         assert_eq!(v["photo_type"]["source"], "given");
-        assert_eq!(v["photo_type"]["probability"], auto["photo_type"]["probability"]);
+        assert_eq!(
+            v["photo_type"]["probability"],
+            auto["photo_type"]["probability"]
+        );
     }
     // The two heads judge the same photo differently.
     let d = run(&["--photo-type", "dermoscopic"]);
     let c = run(&["--photo-type", "clinical"]);
     assert_ne!(d["malignant_probability"], c["malignant_probability"]);
-    assert_eq!(run(&["--photo-type", "auto"])["photo_type"], auto["photo_type"]);
+    assert_eq!(
+        run(&["--photo-type", "auto"])["photo_type"],
+        auto["photo_type"]
+    );
     // Answers are used as given; "unknown" is not given.
     let v = run(&[
-        "--photo-type", "clinical", "--age", "70", "--grew", "yes", "--bleed", "no",
-        "--itch", "unknown", "--diameter", "9",
+        "--photo-type",
+        "clinical",
+        "--age",
+        "70",
+        "--grew",
+        "yes",
+        "--bleed",
+        "no",
+        "--itch",
+        "unknown",
+        "--diameter",
+        "9",
     ]);
-    assert_eq!(v["metadata_used"], serde_json::json!(["age", "grew", "bleed", "diameter_mm"]));
+    assert_eq!(
+        v["metadata_used"],
+        serde_json::json!(["age", "grew", "bleed", "diameter_mm"])
+    );
     assert!(v["tabular_probability"].is_f64());
-    let other = run(&["--photo-type", "clinical", "--age", "70", "--grew", "no", "--bleed", "yes", "--diameter", "9"]);
-    assert_ne!(v["tabular_probability"], other["tabular_probability"], "the answers change the tabular model");
-    let human = skinscan_ok(&["classify", photo.as_str(), "--photo-type", "clinical", "--grew", "yes"]);
+    let other = run(&[
+        "--photo-type",
+        "clinical",
+        "--age",
+        "70",
+        "--grew",
+        "no",
+        "--bleed",
+        "yes",
+        "--diameter",
+        "9",
+    ]);
+    assert_ne!(
+        v["tabular_probability"], other["tabular_probability"],
+        "the answers change the tabular model"
+    );
+    let human = skinscan_ok(&[
+        "classify",
+        photo.as_str(),
+        "--photo-type",
+        "clinical",
+        "--grew",
+        "yes",
+    ]);
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(text.contains("photo type             clinical (given") && text.contains("details used           grew"), "{text}");
+    assert!(
+        text.contains("photo type             clinical (given")
+            && text.contains("details used           grew"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -285,10 +338,22 @@ fn errors_are_one_line_with_status_2() {
         (&["classify", "/no/such/file.jpg"], "/no/such/file.jpg"),
         (&["classify"], "IMAGE"),
         (&["classify", &photo, "--colour"], "unknown option"),
-        (&["classify", &photo, "--grew", "maybe"], "invalid field `grew`"),
-        (&["classify", &photo, "--photo-type", "xray"], "invalid field `photo_type`"),
-        (&["classify", &photo, "--diameter", "big"], "invalid field `diameter_mm`"),
-        (&["classify", &photo, "--diameter", "-3"], "invalid field `diameter_mm`"),
+        (
+            &["classify", &photo, "--grew", "maybe"],
+            "invalid field `grew`",
+        ),
+        (
+            &["classify", &photo, "--photo-type", "xray"],
+            "invalid field `photo_type`",
+        ),
+        (
+            &["classify", &photo, "--diameter", "big"],
+            "invalid field `diameter_mm`",
+        ),
+        (
+            &["classify", &photo, "--diameter", "-3"],
+            "invalid field `diameter_mm`",
+        ),
         (&["frobnicate"], "unknown command"),
         (&["evaluate", "--images", "/nonexistent"], "--labels"),
     ];
@@ -365,7 +430,11 @@ fn evaluate_counts_bad_images_and_goes_on() {
         rows[0],
         "image,malignant_probability,risk_tier,top_dx,quality,photo_type"
     );
-    assert!(rows[1].ends_with(",dermoscopic") || rows[1].ends_with(",clinical"), "{}", rows[1]);
+    assert!(
+        rows[1].ends_with(",dermoscopic") || rows[1].ends_with(",clinical"),
+        "{}",
+        rows[1]
+    );
     assert_eq!(rows.len(), 4);
     assert!(rows[1].starts_with("a,"));
     // Human output mentions the failures by name.
@@ -401,7 +470,13 @@ fn evaluate_reads_answers_and_photo_type_and_fails_when_every_row_fails() {
          b,0,nv,30,dermoscopic,,,,,,,\n",
     )
     .unwrap();
-    let args = ["evaluate", "--images", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap()];
+    let args = [
+        "evaluate",
+        "--images",
+        dir.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ];
     let out = skinscan_ok(&[&args[..], &["--json"]].concat());
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["failed"]["count"], 0, "{r}");
@@ -417,7 +492,13 @@ fn evaluate_reads_answers_and_photo_type_and_fails_when_every_row_fails() {
     assert_eq!(out.status.code(), Some(2));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["failed"]["count"], 2);
-    assert!(r["failed"]["images"][0]["error"].as_str().unwrap().contains("grew"), "{r}");
+    assert!(
+        r["failed"]["images"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("grew"),
+        "{r}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

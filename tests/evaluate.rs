@@ -35,7 +35,8 @@ fn evaluate_reproduces_the_report_auc() {
 
     // The official labels, plus the photo type every one of them has.
     let set = data.join("ham10000-test");
-    let labels = std::env::temp_dir().join(format!("skinscan-eval-{}-labels.csv", std::process::id()));
+    let labels =
+        std::env::temp_dir().join(format!("skinscan-eval-{}-labels.csv", std::process::id()));
     let text = std::fs::read_to_string(set.join("labels.csv")).unwrap();
     let typed: Vec<String> = text
         .lines()
@@ -78,8 +79,15 @@ fn evaluate_reproduces_the_report_auc() {
     std::fs::remove_file(&labels).ok();
     let low = r["tiers"]["malignant_in_low_fraction"].as_f64().unwrap();
     let kind = r["photo_type"]["accuracy"].as_f64().unwrap();
-    eprintln!("malignant in low {:.1}%, photo type right {:.1}%", 100.0 * low, 100.0 * kind);
-    assert!(got_auc >= 0.895, "ROC-AUC {got_auc} < 0.895 (no regression)");
+    eprintln!(
+        "malignant in low {:.1}%, photo type right {:.1}%",
+        100.0 * low,
+        100.0 * kind
+    );
+    assert!(
+        got_auc >= 0.895,
+        "ROC-AUC {got_auc} < 0.895 (no regression)"
+    );
     assert!(low <= 0.05, "malignant in low {low}");
     assert!(kind >= 0.98, "photo type right {kind}");
 

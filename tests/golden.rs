@@ -110,7 +110,10 @@ fn meta_of(v: &serde_json::Value) -> Metadata {
 
 /// The gate's cuts as they apply to a photo of `kind`: a clinical photo's OOD scores are judged
 /// against the clinical cuts.
-fn cuts_for(q: &skinscan::manifest::Quality, kind: skinscan::manifest::PhotoKind) -> skinscan::manifest::Quality {
+fn cuts_for(
+    q: &skinscan::manifest::Quality,
+    kind: skinscan::manifest::PhotoKind,
+) -> skinscan::manifest::Quality {
     let mut q = q.clone();
     if kind == skinscan::manifest::PhotoKind::Clinical {
         if let Some(o) = q.ood.as_mut() {

@@ -34,7 +34,12 @@ fn test_labels(pad: &Path, columns: &[&str], out: &Path) {
     let text = std::fs::read_to_string(pad.join("labels.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let at = |c: &str| header.iter().position(|h| *h == c).unwrap_or_else(|| panic!("no {c}"));
+    let at = |c: &str| {
+        header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("no {c}"))
+    };
     let split = at("split");
     let cols: Vec<usize> = columns.iter().map(|c| at(c)).collect();
     let mut csv = format!("{},photo_type\n", columns.join(","));
@@ -62,7 +67,11 @@ fn evaluate(images: &Path, labels: &Path) -> serde_json::Value {
         .arg(common::models_dir())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["failed"]["count"], 0, "{r}");
     assert_eq!(r["n"], 203);
@@ -84,8 +93,19 @@ fn phone_photos_meet_issue_12_targets() {
     let (photo_only, with_answers) = (dir.join("photo.csv"), dir.join("answers.csv"));
     test_labels(&pad, &["image", "malignant", "dx"], &photo_only);
     let answers = [
-        "image", "malignant", "dx", "age", "sex", "site", "itch", "grew", "hurt", "changed",
-        "bleed", "elevation", "diameter_1",
+        "image",
+        "malignant",
+        "dx",
+        "age",
+        "sex",
+        "site",
+        "itch",
+        "grew",
+        "hurt",
+        "changed",
+        "bleed",
+        "elevation",
+        "diameter_1",
     ];
     test_labels(&pad, &answers, &with_answers);
     let images = pad.join("images");
@@ -114,5 +134,9 @@ fn phone_photos_meet_issue_12_targets() {
     assert!(low <= 0.05, "malignant in low with answers {low}");
     assert!(not_lesion <= 0.05, "not_a_lesion {not_lesion}");
     assert!(kind >= 0.98, "photo type right {kind}");
-    assert_eq!(figure(&b, &["photo_type", "accuracy"]), kind, "answers do not change the type");
+    assert_eq!(
+        figure(&b, &["photo_type", "accuracy"]),
+        kind,
+        "answers do not change the type"
+    );
 }
