@@ -107,7 +107,8 @@ def fit_lightgbm(X, y, seed: int, smoke: bool):
     import lightgbm as lgb
     m = lgb.LGBMClassifier(n_estimators=40 if smoke else 400, learning_rate=0.03, num_leaves=15,
                            min_child_samples=40, subsample=0.8, subsample_freq=1, colsample_bytree=0.9,
-                           is_unbalance=True, random_state=seed, verbose=-1, n_jobs=2)
+                           is_unbalance=True, random_state=seed, verbose=-1, n_jobs=2,
+                           deterministic=True, force_row_wise=True)  # same data, same bytes: the manifest pins SHA-256
     m.fit(X, y)
     return m
 
