@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use skinscan::evaluate;
-use skinscan::{Assessment, Classifier, Error, Metadata, Result};
+use skinscan::{Assessment, Classifier, Error, Metadata, Result, Warning};
 
 const USAGE: &str = "usage:
   skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE]
@@ -253,6 +253,9 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
                 v => v.as_str().replace('_', " "),
             };
             println!("  photo quality          {what}{ood}");
+            if let Some(advice) = q.verdict.advice() {
+                println!("  advice                 {advice}");
+            }
             if !q.verdict.is_ok() {
                 println!(
                     "  ! the risk tier above is unreliable for this photo (see the warning below)"
@@ -262,7 +265,30 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
         None => println!("  photo quality          not checked (the model has no quality gate)"),
     }
     for w in &a.warnings {
-        println!("  warning: {w}");
+        println!("  warning: {}", warning_text(w));
+    }
+}
+
+/// The CLI's words for each warning code (the page has its own, in www/ui.js).
+fn warning_text(w: &Warning) -> String {
+    match *w {
+        Warning::CloseUp => "Only clear, close-up photos of a single lesion give meaningful results; \
+            selfies or unrelated images may produce false high-risk results. This is not a diagnosis."
+            .into(),
+        Warning::NoGate => "This model has no photo-quality check: blurry, badly lit or unrelated \
+            photos are not detected."
+            .into(),
+        Warning::PhotoQuality { verdict, reason } => {
+            let what = match (verdict, reason) {
+                ("not_a_lesion", _) => "not a lesion photo".to_string(),
+                (v, Some(r)) => format!("{v} ({})", r.replace('_', " ")),
+                (v, None) => v.to_string(),
+            };
+            format!("Photo check: {what}. The risk tier for this photo is unreliable (see the advice above).")
+        }
+        Warning::SmallImage { width, height } => {
+            format!("image is very small ({width}x{height}); results are unreliable")
+        }
     }
 }
 

@@ -20,9 +20,6 @@ mod wasm;
 pub use ensemble::RiskTier;
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use pipeline::{
-    quality_warning, Assessment, Classifier, DiagnosisProbs, Heatmap, Timings, CLOSE_UP_WARNING,
-    NO_GATE_WARNING,
-};
+pub use pipeline::{Assessment, Classifier, DiagnosisProbs, Heatmap, Timings, Warning};
 pub use quality::{QualityReport, Reason, Verdict};
 pub use tabular::Metadata;

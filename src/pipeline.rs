@@ -15,31 +15,34 @@ use crate::preprocess::Preprocessor;
 use crate::quality::{Gate, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
 
-/// Shown with every result (issue 4): the model cannot tell a lesion photo from anything else.
-pub const CLOSE_UP_WARNING: &str =
-    "Only clear, close-up photos of a single lesion give meaningful results; \
-selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
+/// What a result warns of, as a code: each front end words it itself (the CLI in `cli.rs`, the
+/// page in `www/ui.js`). Serialised as `{"code": "close_up"}`, `{"code": "no_gate"}`,
+/// `{"code": "photo_quality", "verdict": "retake", "reason": "blurry"}`,
+/// `{"code": "small_image", "width": 8, "height": 8}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Warning {
+    /// With every result (issue 4): only close-ups of one lesion are valid; not a diagnosis.
+    CloseUp,
+    /// The manifest has no `quality` block: blurry, dark or unrelated photos are not detected.
+    NoGate,
+    /// The photo check's verdict is not ok: the tier shown with it is unreliable.
+    PhotoQuality {
+        verdict: &'static str,
+        reason: Option<&'static str>,
+    },
+    /// Below half the model's input side the photo is upscaled more than 2x: too little detail.
+    SmallImage { width: u32, height: u32 },
+}
 
-/// Added to the warnings when the manifest has no `quality` block (an older model): the
-/// result then carries `quality: null`, not a verdict the gate never gave.
-pub const NO_GATE_WARNING: &str = "This model has no photo-quality check: blurry, badly lit or \
-unrelated photos are not detected.";
-
-/// The warning added when the gate's verdict is not ok: what is wrong, how to retake the
-/// photo, and that the tier shown with it is unreliable.
-pub fn quality_warning(v: Verdict) -> Option<String> {
-    let advice = v.advice()?;
-    let what = match v {
-        Verdict::NotALesion => "not a lesion photo".to_string(),
-        other => format!(
-            "{} ({})",
-            other.as_str(),
-            other.reason_str().unwrap_or_default().replace('_', " ")
-        ),
-    };
-    Some(format!(
-        "Photo check: {what}. {advice} The risk tier for this photo is unreliable."
-    ))
+impl Warning {
+    /// The warning of a photo-check verdict, `None` for ok.
+    pub fn of_verdict(v: Verdict) -> Option<Warning> {
+        (!v.is_ok()).then(|| Warning::PhotoQuality {
+            verdict: v.as_str(),
+            reason: v.reason_str(),
+        })
+    }
 }
 
 /// Loaded models and the manifest's settings, built once.
@@ -173,7 +176,7 @@ pub struct Assessment {
     pub metadata_used: Vec<&'static str>,
     /// Dermoscopic or clinical, detected or given: which head judged the photo.
     pub photo_type: PhotoType,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// The photo-quality gate's verdict (see [`QualityReport`]); `None` (JSON null) when the
     /// manifest has no `quality` block.
     pub quality: Option<QualityReport>,
@@ -531,17 +534,17 @@ impl Classifier {
                 measures: m,
             }
         });
-        let mut warnings = vec![CLOSE_UP_WARNING.to_string()];
+        let mut warnings = vec![Warning::CloseUp];
         match &quality {
-            Some(q) => warnings.extend(quality_warning(q.verdict)),
-            None => warnings.push(NO_GATE_WARNING.to_string()),
+            Some(q) => warnings.extend(Warning::of_verdict(q.verdict)),
+            None => warnings.push(Warning::NoGate),
         }
-        // Below half the model's input side the photo is upscaled more than 2x: too little detail.
         let min_side = (self.preprocess.size() / 2) as u32;
         if w.min(h) < min_side {
-            warnings.push(format!(
-                "image is very small ({w}x{h}); results are unreliable"
-            ));
+            warnings.push(Warning::SmallImage {
+                width: w,
+                height: h,
+            });
         }
         let t_end = now();
         Ok(Assessment {

@@ -11,7 +11,7 @@ use std::io::Write;
 
 use image::{DynamicImage, ImageEncoder, RgbImage};
 use skinscan::decode::{self, MAX_SIDE};
-use skinscan::{quality_warning, Assessment, Error, Metadata, CLOSE_UP_WARNING, NO_GATE_WARNING};
+use skinscan::{Assessment, Error, Metadata, Warning};
 
 fn classify(bytes: &[u8]) -> skinscan::Result<Assessment> {
     common::classifier().classify(bytes, &Metadata::default())
@@ -19,16 +19,16 @@ fn classify(bytes: &[u8]) -> skinscan::Result<Assessment> {
 
 /// The warnings beyond the standing close-up one and the quality gate's (whose verdict depends
 /// on the photo and the model, and is tested in tests/quality.rs).
-fn other_warnings(a: &Assessment) -> Vec<&str> {
+fn other_warnings(a: &Assessment) -> Vec<Warning> {
     let gate = match &a.quality {
-        Some(q) => quality_warning(q.verdict),
-        None => Some(NO_GATE_WARNING.to_string()),
+        Some(q) => Warning::of_verdict(q.verdict),
+        None => Some(Warning::NoGate),
     };
     a.warnings
         .iter()
         .skip(1)
-        .map(String::as_str)
-        .filter(|w| Some(*w) != gate.as_deref())
+        .copied()
+        .filter(|w| Some(*w) != gate)
         .collect()
 }
 
@@ -323,7 +323,7 @@ fn hostile_and_malformed_inputs_get_typed_errors() {
 
 fn assert_ok(name: &str, a: &Assessment) {
     assert!((0.0..=1.0).contains(&a.malignant_probability), "{name}");
-    assert_eq!(a.warnings[0], CLOSE_UP_WARNING, "{name}");
+    assert_eq!(a.warnings[0], Warning::CloseUp, "{name}");
     let total: f64 = a.diagnosis.0.iter().map(|(_, p)| p).sum();
     assert!((total - 1.0).abs() < 1e-6, "{name}");
 }
@@ -516,13 +516,19 @@ fn tiny_and_extreme_shapes_are_classified_with_a_warning() {
     assert_ok("tiny.png", &tiny);
     assert_eq!(
         other_warnings(&tiny),
-        ["image is very small (8x8); results are unreliable"]
+        [Warning::SmallImage {
+            width: 8,
+            height: 8
+        }]
     );
     for (w, h) in [(1, 1), (1, 3000), (3000, 2)] {
         let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([180, 120, 100])));
         let a = classify(&encode_png(&img)).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
         assert!(
-            a.warnings.iter().any(|m| m.contains(&format!("({w}x{h})"))),
+            a.warnings.contains(&Warning::SmallImage {
+                width: w,
+                height: h
+            }),
             "{w}x{h}"
         );
     }

@@ -32,7 +32,9 @@
  *   risk_tier ("low"|"moderate"|"high"), diagnosis {code: p}, image_probability, tabular_probability,
  *   metadata_used (the fields used: ["age", "grew", …], [] for photo only),
  *   photo_type ({kind: "dermoscopic"|"clinical", source: "detected"|"given", probability: P(clinical)}),
- *   warnings, model_version, timings_ms, top_dx,
+ *   warnings (codes, each front end words them: {code: "close_up"}, {code: "no_gate"},
+ *   {code: "photo_quality", verdict, reason}, {code: "small_image", width, height}),
+ *   model_version, timings_ms, top_dx,
  *   quality (null, or {verdict: "ok"|"retake"|"not_a_lesion", reason, advice, ood_score, measures}: the
  *   photo check; when the verdict is not ok the tier is unreliable and `advice` says how to retake),
  *   heatmap ({width, height, values: width*height numbers in 0..1, row-major, min, max}: where the

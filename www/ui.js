@@ -373,9 +373,9 @@ export function mountUI(container, options = {}) {
     el.warnings.replaceChildren(
       // The close-up warning is already on screen beside every result, and the photo check's
       // advice in its own box; list only the others.
-      ...(r.warnings ?? []).filter((w) => w !== CLOSEUP_WARNING && !(r.quality?.advice && w.includes(r.quality.advice))).map((w) => {
+      ...(r.warnings ?? []).map(warningText).filter(Boolean).map((text) => {
         const li = document.createElement("li");
-        li.textContent = w;
+        li.textContent = text;
         return li;
       }),
     );
@@ -486,6 +486,24 @@ export function mountUI(container, options = {}) {
   }
 
   return { root, engine, handleFile };
+}
+
+/**
+ * The page's words for the engine's warning codes (the CLI has its own). The close-up warning and
+ * the photo check are already on screen in their own places, so they add no list item.
+ */
+function warningText(w) {
+  switch (w?.code) {
+    case "close_up":
+    case "photo_quality":
+      return "";
+    case "no_gate":
+      return "This model does not check the photo: blurry, badly lit or unrelated photos are not detected.";
+    case "small_image":
+      return `The photo is very small (${w.width}×${w.height} pixels), so the result is unreliable. Use a larger, closer photo.`;
+    default:
+      return w?.code ? `Warning: ${String(w.code).replace(/_/g, " ")}.` : "";
+  }
 }
 
 /** The engine's one-line message, framed for a person; its own advice is kept, not repeated. */
