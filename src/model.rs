@@ -182,12 +182,18 @@ impl ImageNet {
                 "an ood_retake output needs an ood output".into(),
             ));
         }
+        // The optional one-value and per-problem ([1, 3]) scores, in the order they are loaded.
+        let one = |s: &[usize]| s.iter().product::<usize>() == 1;
+        let per_problem = |s: &[usize]| s == [1, 3];
+        let scores: [(Option<&str>, &dyn Fn(&[usize]) -> bool, &str); 5] = [
+            (names.ood, &one, "[1]"),
+            (names.ood_retake, &per_problem, "[1, 3]"),
+            (names.ood_clinical, &one, "[1]"),
+            (names.ood_clinical_retake, &per_problem, "[1, 3]"),
+            (names.photo_type, &one, "[1]"),
+        ];
         let mut wanted = vec![names.logits, names.embedding, names.cam];
-        wanted.extend(names.ood);
-        wanted.extend(names.ood_retake);
-        wanted.extend(names.ood_clinical);
-        wanted.extend(names.ood_clinical_retake);
-        wanted.extend(names.photo_type);
+        wanted.extend(scores.iter().filter_map(|(n, _, _)| *n));
         if let Some((l, c)) = names.clinical {
             wanted.extend([l, c]);
         }
@@ -207,38 +213,17 @@ impl ImageNet {
             [1, k, h, w] if *k == classes && *h > 0 && *w > 0 => (*h, *w),
             s => return Err(chk.err(names.cam, s, &format!("[1, {classes}, h, w]"))),
         };
-        // The optional outputs follow in `wanted`'s order.
         let mut rest = shapes[3..].iter().map(Vec::as_slice);
         let none: &[usize] = &[];
-        let mut next = |on: bool| {
-            if on {
-                rest.next().unwrap_or(none)
-            } else {
-                none
+        let mut next = || rest.next().unwrap_or(none);
+        for (n, ok, want) in scores {
+            if let Some(n) = n {
+                let s = next();
+                chk.expect(n, s, ok(s), want)?;
             }
-        };
-        if let Some(n) = names.ood {
-            let s = next(true);
-            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
-        }
-        if let Some(n) = names.ood_retake {
-            let s = next(true);
-            chk.expect(n, s, s == [1, 3], "[1, 3]")?;
-        }
-        if let Some(n) = names.ood_clinical {
-            let s = next(true);
-            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
-        }
-        if let Some(n) = names.ood_clinical_retake {
-            let s = next(true);
-            chk.expect(n, s, s == [1, 3], "[1, 3]")?;
-        }
-        if let Some(n) = names.photo_type {
-            let s = next(true);
-            chk.expect(n, s, s.iter().product::<usize>() == 1, "[1]")?;
         }
         if let Some((l, c)) = names.clinical {
-            let (sl, sc) = (next(true), next(true));
+            let (sl, sc) = (next(), next());
             chk.expect(l, sl, sl == [1, classes], &format!("[1, {classes}]"))?;
             chk.expect(
                 c,
