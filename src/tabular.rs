@@ -64,8 +64,9 @@ const ALIASES: [(&str, &str); 5] = [
     ("photo-type", "photo_type"),
 ];
 
-/// Values that mean "not given" for any field (after trimming, any case).
-const UNKNOWN: [&str; 6] = ["", "unk", "unknown", "dont_know", "don't know", "auto"];
+/// Values that mean "not given" for any field (after trimming, any case); `photo_type` also
+/// takes `auto` (detect it).
+const UNKNOWN: [&str; 5] = ["", "unk", "unknown", "dont_know", "don't know"];
 
 /// The canonical name of a raw key (an alias resolved).
 fn canonical(key: &str) -> &str {
@@ -107,7 +108,8 @@ impl Metadata {
         for (key, raw) in pairs {
             let key = canonical(key);
             let v = raw.trim();
-            if UNKNOWN.iter().any(|u| u.eq_ignore_ascii_case(v)) {
+            let auto = key == "photo_type" && v.eq_ignore_ascii_case("auto");
+            if auto || UNKNOWN.iter().any(|u| u.eq_ignore_ascii_case(v)) {
                 if !FIELDS.contains(&key) && key != "photo_type" {
                     return Err(Error::input(key, "is not a metadata field"));
                 }
@@ -364,6 +366,11 @@ mod tests {
         assert_eq!(field(r#"{"age": "old"}"#), "age");
         assert_eq!(field(r#"{"gender": "male"}"#), "gender");
         assert_eq!(field(r#"{"grew": "maybe"}"#), "grew");
+        assert_eq!(
+            field(r#"{"age": "auto"}"#),
+            "age",
+            "auto is for the photo type only"
+        );
         assert_eq!(field(r#"{"photoType": "xray"}"#), "photo_type");
         assert_eq!(field(r#"{"diameterMm": "big"}"#), "diameter_mm");
     }
