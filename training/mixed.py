@@ -37,11 +37,7 @@ from skinscan_train import data, ensemble, export, metrics, mixed, photos, quali
 
 IMAGE_MODEL = "effnet_lite0"
 TURNS = 4
-HEAD_C = 0.01          # chosen by 5-fold patient-grouped CV on PAD train (see the model card)
-DERM_WEIGHT = 0.3      # dermoscopic photos' total weight in the phone-photo head, relative to PAD's
-PT_C = 0.1             # photo type on block-10 statistics: best worst-source accuracy out of fold (model card)
-LOW_BUDGET = 0.025     # upper 95% bound of malignant-in-low on every validation source (promise 5%, halved for source shift)
-HIGH_SPEC = 0.90
+from skinscan_train.mixed import DERM_WEIGHT, HEAD_C, HIGH_SPEC, LOW_BUDGET, PT_C  # noqa: E402
 
 
 def parse():

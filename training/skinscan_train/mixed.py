@@ -26,6 +26,14 @@ from .data import CLASSES
 
 PHOTO_TYPES = ["dermoscopic", "clinical"]
 
+# The stage's settings, written to the manifest and the model card from here.
+HEAD_C = 0.01          # phone-photo head: chosen by 5-fold patient-grouped CV on PAD train
+DERM_WEIGHT = 0.3      # dermoscopic photos' total weight in the phone-photo head, relative to PAD's
+PT_C = 0.1             # photo type on block-10 statistics: best worst-source accuracy out of fold
+CLINICAL_FROM = 0.5    # P(clinical) from which a photo is clinical (the balanced head's logit 0)
+LOW_BUDGET = 0.025     # upper 95% bound of malignant-in-low on every validation source (promise 5%, halved for source shift)
+HIGH_SPEC = 0.90
+
 
 # ------------------------------------------------------------------ linear heads
 def fit_linear(X, y, C: float, weight=None, class_weight=None) -> dict:

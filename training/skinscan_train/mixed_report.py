@@ -95,7 +95,7 @@ def image_entry(entry: dict, staging: Path, heads: dict, ens: dict) -> dict:
     e["outputs"] = {**base, "ood_clinical": "ood_clinical", "ood_clinical_retake": "ood_clinical_retake"}
     e.update({k: derm_cfg[k] for k in ("calibration", "stacker", "decision_threshold", "tiers")})
     e["validation"] = _val_summary(derm_val)
-    e["photo_type"] = {"output": "photo_type", "clinical_from": 0.5, "validation": heads["photo_type_validation"],
+    e["photo_type"] = {"output": "photo_type", "clinical_from": mixed.CLINICAL_FROM, "validation": heads["photo_type_validation"],
                        "fitted_on": heads["counts"]}
     e["clinical"] = {"logits": "clinical_logits", "cam": "clinical_cam", "turn_average": "logits",
                      **{k: clin_cfg[k] for k in ("calibration", "stacker", "decision_threshold", "tiers")},
@@ -141,8 +141,9 @@ def write_manifest(a, staging: Path, heads: dict, tab: dict, ens: dict, ood: dic
         "script": "training/mixed.py", "wall_seconds": round(wall), "seed": a.seed,
         "pad_split": "PAD-UFES-20 split = train only, 5 folds grouped by patient_id; split = test only for the report",
         "pad_dx_mapping": "ak -> akiec, scc -> akiec (keratinocyte cancer class); both malignant",
-        "head": {"C": 0.01, "dermoscopic_weight": 0.3, "data": "PAD train + HAM10000 validation (lesion split of train.py)"},
-        "low_rule": "largest cut whose one-sided 95% Clopper-Pearson upper bound of malignant-in-low is <= 2.5% on every "
+        "head": {"C": mixed.HEAD_C, "dermoscopic_weight": mixed.DERM_WEIGHT,
+                 "data": "PAD train + HAM10000 validation (lesion split of train.py)"},
+        "low_rule": f"largest cut whose one-sided 95% Clopper-Pearson upper bound of malignant-in-low is <= {mixed.LOW_BUDGET:.1%} on every "
                     "validation source of the photo type (the 5% promise, halved for a change of source)",
         "onnx_max_abs_diff": diff, "tabular_rows": tab["rows"],
     }
@@ -193,12 +194,12 @@ def write_card(card: Path, man: dict, entry: dict, figs: dict, tab: dict, wall: 
         "taken) of the photo as given, or given by the user, and each type has its own head, "
         "calibration, stacker and tiers. The dermoscopic head is the fine-tuned network's own classifier, unchanged; the "
         "clinical head is a multinomial logistic regression on the same embedding, trained on PAD-UFES-20 `train` photos "
-        "and, at 0.3 of their total weight, HAM10000 validation photos. PAD's `ak` and `scc` map to `akiec` (ISIC's "
+        f"and, at {mixed.DERM_WEIGHT} of their total weight, HAM10000 validation photos. PAD's `ak` and `scc` map to `akiec` (ISIC's "
         "\"actinic keratosis / intraepithelial carcinoma\"; PAD's SCC includes Bowen's disease): both stay malignant.",
         "",
         "Fitted on validation only: dermoscopic on HAM10000 validation (lesion split), clinical on out-of-fold PAD `train` "
         "photos (5 folds by patient). The \"low\" boundary is the largest cut whose one-sided 95% upper confidence bound of "
-        "malignant photos in \"low\" is at most 2.5% on every validation source of the type: the 5% promise, halved because "
+        f"malignant photos in \"low\" is at most {mixed.LOW_BUDGET:.1%} on every validation source of the type: the 5% promise, halved because "
         "the miss rate roughly doubled from validation to other archives before. PAD's class mix (about 65% malignant, few "
         "melanomas) is the prior behind the clinical calibration: its probabilities are higher than a home user's base rate.",
         "",

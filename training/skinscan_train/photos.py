@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+
 from . import preprocess
 from .data import CLASSES, Item
+from .image_models import quarter_turns
 
 # PAD-UFES-20's diagnoses outside HAM10000's seven: actinic keratosis is HAM's `akiec` ("actinic
 # keratosis / intraepithelial carcinoma"); squamous cell carcinoma (PAD's SCC includes Bowen's
@@ -126,12 +129,6 @@ class Embedder:
         return dict(zip(self.names, self.sess.run(self.names, {"input0": x.astype(np.float32)})))
 
 
-def turns_np(x: np.ndarray, turns: int) -> np.ndarray:
-    """[C, S, S] -> [turns, C, S, S] in image_models.quarter_turns' order."""
-    views = [x, np.flip(x.transpose(0, 2, 1), 1), np.flip(np.flip(x, 1), 2), np.flip(x.transpose(0, 2, 1), 2)]
-    return np.ascontiguousarray(np.stack(views[:turns]))
-
-
 def degrade(resized: np.ndarray, i: int, seed: int) -> np.ndarray:
     """Photo ``i`` made too dark, overexposed or blurry (in turn) at a random strength, on the
     canonical 224x224 image, as train.py degrades training photos for the gate."""
@@ -168,7 +165,7 @@ def embed(emb: Embedder, items: list[Photo], turns: int, cache: Path, soft_seed:
     with ThreadPoolExecutor(2) as pool:
         for s in range(0, len(items), batch):
             xs = list(pool.map(load, range(s, min(s + batch, len(items)))))
-            x = np.concatenate([turns_np(v, turns) for v in xs])
+            x = np.concatenate([quarter_turns(torch.from_numpy(v[None]), turns).numpy() for v in xs])
             r = emb.run(x)
             n = len(xs)
             e = r["embedding"].reshape(n, turns, -1)
