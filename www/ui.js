@@ -307,7 +307,7 @@ export function mountUI(container, options = {}) {
     if (mine !== runs) return;
     el.busy.hidden = true;
     delete root.dataset.busy;
-    render(result);
+    render(result, meta.value);
     // For history-ui.js (issue 14), which saves the check only if the user asks.
     root.dispatchEvent(new CustomEvent("skinscan:result", { detail: { result, file: currentFile, answers: meta.value ?? {} } }));
   }
@@ -323,7 +323,8 @@ export function mountUI(container, options = {}) {
   }
 
   // --- output -------------------------------------------------------------------------------------
-  function render(r) {
+  /** `meta`: the details this result was computed with (what `metadata_used` refers to). */
+  function render(r, meta) {
     renderQuality(r.quality);
     heatmap = r.heatmap ?? null;
     el.heatmapToggle.hidden = !heatmap;
@@ -367,9 +368,8 @@ export function mountUI(container, options = {}) {
     el.photoType.textContent = photoTypeText(r.photo_type);
     el.photoType.dataset.kind = r.photo_type?.kind ?? "";
     el.photoType.dataset.source = r.photo_type?.source ?? "";
-    const meta = readMeta().value ?? {};
     el.metaUsed.textContent =
-      usedText(r.metadata_used, meta) || "Photo only: add your details and what you noticed above to refine the estimate.";
+      usedText(r.metadata_used, meta ?? {}) || "Photo only: add your details and what you noticed above to refine the estimate.";
     el.warnings.replaceChildren(
       // The close-up warning is already on screen beside every result, and the photo check's
       // advice in its own box; list only the others.
