@@ -1,25 +1,9 @@
 // The SkinScan user interface, written once: the page (app.js) mounts it in the document and the
 // <skin-scan> widget (widget.js) mounts it in a shadow root. It talks to the classifier only through
 // skinscan.js, so the wasm runs in a worker and the UI never freezes.
+import { CLOSEUP_WARNING, REASON_TEXT, VERDICT_TITLE, defaultModels, warningText } from "./choices.js";
 import { load } from "./skinscan.js";
 import { badSize, photoTypeMarkup, photoTypeText, questionsMarkup, readAnswers, usedText } from "./questions.js";
-
-/** Verbatim from issue 4; shown beside every result and before any result. */
-export const CLOSEUP_WARNING =
-  "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
-
-/** Shown with the gate's verdict (the engine's own advice says how to retake the photo). */
-const VERDICT_TITLE = {
-  retake: "Please take the photo again",
-  not_a_lesion: "This does not look like a photo of a skin spot",
-};
-const REASON_TEXT = {
-  blurry: "The photo is blurry.",
-  too_dark: "The photo is too dark.",
-  overexposed: "The photo is too bright or washed out.",
-  lesion_too_small: "No clear spot was found in the middle of the photo.",
-  not_centred: "The spot is not in the middle of the photo.",
-};
 
 const ADVICE = {
   low: ["Low risk", "Keep an eye on it. Take another close-up photo in a few months, and see a doctor if it grows, changes shape or colour, bleeds or itches."],
@@ -452,7 +436,7 @@ export function mountUI(container, options = {}) {
   }
 
   function imageModel() {
-    return manifest?.image_models?.find((m) => m.id === manifest.default_image_model);
+    return manifest ? defaultModels(manifest).image : undefined;
   }
 
   async function drawPreview(file) {
@@ -486,24 +470,6 @@ export function mountUI(container, options = {}) {
   }
 
   return { root, engine, handleFile };
-}
-
-/**
- * The page's words for the engine's warning codes (the CLI has its own). The close-up warning and
- * the photo check are already on screen in their own places, so they add no list item.
- */
-function warningText(w) {
-  switch (w?.code) {
-    case "close_up":
-    case "photo_quality":
-      return "";
-    case "no_gate":
-      return "This model does not check the photo: blurry, badly lit or unrelated photos are not detected.";
-    case "small_image":
-      return `The photo is very small (${w.width}×${w.height} pixels), so the result is unreliable. Use a larger, closer photo.`;
-    default:
-      return w?.code ? `Warning: ${String(w.code).replace(/_/g, " ")}.` : "";
-  }
 }
 
 /** The engine's one-line message, framed for a person; its own advice is kept, not repeated. */
