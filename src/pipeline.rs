@@ -223,6 +223,32 @@ fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The image model's graph, with the outputs its manifest entry names.
+fn load_image_net(cfg: &ImageModel, bytes: &[u8], n_diagnoses: usize) -> Result<ImageNet> {
+    let o = &cfg.outputs;
+    ImageNet::load(
+        &cfg.file,
+        bytes,
+        &cfg.input,
+        &cfg.input_shape,
+        ImageOutputNames {
+            logits: &o.logits,
+            embedding: &o.embedding,
+            cam: &o.cam,
+            ood: o.ood.as_deref(),
+            ood_retake: o.ood_retake.as_deref(),
+            ood_clinical: o.ood_clinical.as_deref(),
+            ood_clinical_retake: o.ood_clinical_retake.as_deref(),
+            photo_type: cfg.photo_type.as_ref().map(|p| p.output.as_str()),
+            clinical: cfg
+                .clinical
+                .as_ref()
+                .map(|c| (c.logits.as_str(), c.cam.as_str())),
+        },
+        n_diagnoses,
+    )
+}
+
 impl Classifier {
     /// Build from the manifest JSON and the bytes of its default image and tabular models.
     /// Both blobs are checked against the manifest's SHA-256.
@@ -246,7 +272,8 @@ impl Classifier {
     }
 
     /// Build from a parsed manifest with a chosen image model and tabular model (by `id`),
-    /// given those models' bytes (checked by SHA-256).
+    /// given those models' bytes (checked by SHA-256). The manifest is validated here, as the
+    /// caller may have built or changed it.
     pub fn from_parts(
         manifest: Manifest,
         image_model_id: &str,
@@ -254,17 +281,12 @@ impl Classifier {
         image_model: &[u8],
         tabular_model: &[u8],
     ) -> Result<Classifier> {
-        Self::build(
-            manifest,
-            image_model_id,
-            tabular_model_id,
-            image_model,
-            tabular_model,
-            true,
-        )
+        manifest.validate()?;
+        let ids = (Some(image_model_id), Some(tabular_model_id));
+        Self::build(manifest, ids, (image_model, tabular_model), true)
     }
 
-    /// The manifest's default image and tabular models.
+    /// The manifest's default image and tabular models (`from_json` has validated it).
     fn build_default(
         manifest_json: &[u8],
         image_model: &[u8],
@@ -272,102 +294,47 @@ impl Classifier {
         check_sha256: bool,
     ) -> Result<Classifier> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (
-            manifest.default_image_model.clone(),
-            manifest.tabular.default.clone(),
-        );
         Self::build(
             manifest,
-            &image_id,
-            &tab_id,
-            image_model,
-            tabular_model,
+            (None, None),
+            (image_model, tabular_model),
             check_sha256,
         )
     }
 
+    /// From a validated manifest: `ids` are the image and tabular model ids (`None`: the
+    /// manifest's default), `bytes` those models' files.
     fn build(
         manifest: Manifest,
-        image_model_id: &str,
-        tabular_model_id: &str,
-        image_model: &[u8],
-        tabular_model: &[u8],
+        ids: (Option<&str>, Option<&str>),
+        bytes: (&[u8], &[u8]),
         check_sha256: bool,
     ) -> Result<Classifier> {
-        manifest.validate()?;
-        let image_cfg = manifest
-            .image_model(image_model_id)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .image_models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input(
-                    "model",
-                    format!("`{image_model_id}` is not one of: {}", ids.join(", ")),
-                )
-            })?;
-        let tabular_cfg = manifest
-            .tabular_model(tabular_model_id)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .tabular
-                    .models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input(
-                    "tabular model",
-                    format!("`{tabular_model_id}` is not one of: {}", ids.join(", ")),
-                )
-            })?;
+        let (image_cfg, tabular_cfg) = manifest.resolve(ids.0, ids.1)?;
+        let (image_cfg, tabular_cfg) = (image_cfg.clone(), tabular_cfg.clone());
         if check_sha256 {
-            verify(&image_cfg.file, &image_cfg.sha256, image_model)?;
-            verify(&tabular_cfg.file, &tabular_cfg.sha256, tabular_model)?;
+            verify(&image_cfg.file, &image_cfg.sha256, bytes.0)?;
+            verify(&tabular_cfg.file, &tabular_cfg.sha256, bytes.1)?;
         }
-
-        let image_net = ImageNet::load(
-            &image_cfg.file,
-            image_model,
-            &image_cfg.input,
-            &image_cfg.input_shape,
-            ImageOutputNames {
-                logits: &image_cfg.outputs.logits,
-                embedding: &image_cfg.outputs.embedding,
-                cam: &image_cfg.outputs.cam,
-                ood: image_cfg.outputs.ood.as_deref(),
-                ood_retake: image_cfg.outputs.ood_retake.as_deref(),
-                ood_clinical: image_cfg.outputs.ood_clinical.as_deref(),
-                ood_clinical_retake: image_cfg.outputs.ood_clinical_retake.as_deref(),
-                photo_type: image_cfg.photo_type.as_ref().map(|p| p.output.as_str()),
-                clinical: image_cfg
-                    .clinical
-                    .as_ref()
-                    .map(|c| (c.logits.as_str(), c.cam.as_str())),
-            },
-            manifest.diagnoses.len(),
-        )?;
+        let image_net = load_image_net(&image_cfg, bytes.0, manifest.diagnoses.len())?;
         let tabular_net = TabularNet::load(
             &tabular_cfg.file,
-            tabular_model,
+            bytes.1,
             &tabular_cfg.input,
             &tabular_cfg.output,
             manifest.tabular.width,
             tabular_cfg.positive_index,
         )?;
         let bg = &manifest.preprocess.alpha_background;
-        let model_version = if image_model_id == manifest.default_image_model {
+        let model_version = if image_cfg.id == manifest.default_image_model {
             manifest.model_version.clone()
         } else {
-            format!("{}+{}", manifest.model_version, image_model_id)
+            format!("{}+{}", manifest.model_version, image_cfg.id)
         };
         let gate = manifest
             .quality
             .as_ref()
-            .map(|q| Gate::new(q, image_model_id));
+            .map(|q| Gate::new(q, &image_cfg.id));
         Ok(Classifier {
             gate,
             malignant: manifest.malignant_indices(),
@@ -395,27 +362,9 @@ impl Classifier {
             std::fs::read(&p).map_err(|e| Error::io(&p, e))
         };
         let manifest = Manifest::from_json(&read("manifest.json")?)?;
-        let id = image_model_id
-            .unwrap_or(&manifest.default_image_model)
-            .to_string();
-        let image_file = manifest
-            .image_model(&id)
-            .map(|m| m.file.clone())
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .image_models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input("model", format!("`{id}` is not one of: {}", ids.join(", ")))
-            })?;
-        let tab_id = manifest.tabular.default.clone();
-        let tab_file = manifest
-            .tabular_model(&tab_id)
-            .map(|m| m.file.clone())
-            .ok_or_else(|| Error::manifest("tabular.default is not among tabular.models"))?;
-        let (image, tab) = (read(&image_file)?, read(&tab_file)?);
-        Self::from_parts(manifest, &id, &tab_id, &image, &tab)
+        let (image, tab) = manifest.resolve(image_model_id, None)?;
+        let (image, tab) = (read(&image.file)?, read(&tab.file)?);
+        Self::build(manifest, (image_model_id, None), (&image, &tab), true)
     }
 
     /// The manifest this classifier was built from.
