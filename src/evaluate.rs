@@ -582,6 +582,122 @@ pub fn report(outcomes: &[Outcome], codes: &[&str], failed: Failed, seconds: f64
     }
 }
 
+/// A share as the report prints it: `12.3%`.
+fn pct(p: f64) -> String {
+    format!("{:.1}%", p * 100.0)
+}
+
+/// The report as `skinscan evaluate` prints it (the CLI puts a `model` line first): one figure
+/// a line, `n/a` where a metric is undefined.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        writeln!(f, "n                            {}", self.n)?;
+        writeln!(f, "roc_auc                      {}", opt(self.roc_auc))?;
+        writeln!(
+            f,
+            "threshold                    each photo type's decision_threshold"
+        )?;
+        writeln!(f, "accuracy                     {}", opt(self.accuracy))?;
+        writeln!(
+            f,
+            "balanced_accuracy            {}",
+            opt(self.balanced_accuracy)
+        )?;
+        writeln!(f, "sensitivity                  {}", opt(self.sensitivity))?;
+        writeln!(f, "specificity                  {}", opt(self.specificity))?;
+        let dx = opt(self.diagnosis_balanced_accuracy);
+        writeln!(f, "diagnosis_balanced_accuracy  {dx}")?;
+        write!(f, "{}", self.tiers)?;
+        match &self.quality {
+            Some(q) => write!(f, "{q}")?,
+            None => writeln!(
+                f,
+                "photo quality                not checked (the model has no quality gate)"
+            )?,
+        }
+        let pt = &self.photo_type;
+        let right = pt.accuracy.map_or(String::new(), |a| {
+            format!(
+                ", {} of {} as labelled ({})",
+                pt.correct,
+                pt.labelled,
+                pct(a)
+            )
+        });
+        writeln!(
+            f,
+            "photo_type                   dermoscopic {}, clinical {}{right}",
+            pt.dermoscopic, pt.clinical
+        )?;
+        writeln!(
+            f,
+            "images_per_second            {:.1}",
+            self.images_per_second
+        )?;
+        writeln!(f, "failed                       {}", self.failed.count)?;
+        for x in &self.failed.images {
+            writeln!(f, "  {}: {}", x.image, x.error)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TierTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "tiers                        benign  malignant")?;
+        for (name, c) in [
+            ("low", self.low),
+            ("moderate", self.moderate),
+            ("high", self.high),
+        ] {
+            writeln!(f, "  {name:<27}{:>6}  {:>9}", c.benign, c.malignant)?;
+        }
+        let opt_pct = |v: Option<f64>| v.map_or("n/a".to_string(), pct);
+        writeln!(
+            f,
+            "  malignant in low {}, benign in high {}",
+            opt_pct(self.malignant_in_low_fraction),
+            opt_pct(self.benign_in_high_fraction)
+        )
+    }
+}
+
+impl std::fmt::Display for QualityCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = |k: usize| pct(k as f64 / self.n.max(1) as f64);
+        writeln!(f, "photo quality (of {})", self.n)?;
+        writeln!(
+            f,
+            "  ok                         {:>6}  {}",
+            self.ok,
+            share(self.ok)
+        )?;
+        writeln!(
+            f,
+            "  retake                     {:>6}  {}",
+            self.retake,
+            share(self.retake)
+        )?;
+        let rs = &self.reasons;
+        for (name, k) in [
+            ("blurry", rs.blurry),
+            ("too_dark", rs.too_dark),
+            ("overexposed", rs.overexposed),
+            ("lesion_too_small", rs.lesion_too_small),
+            ("not_centred", rs.not_centred),
+        ] {
+            writeln!(f, "    {name:<25}{k:>6}  {}", share(k))?;
+        }
+        let nl = self.not_a_lesion;
+        writeln!(f, "  not_a_lesion               {nl:>6}  {}", share(nl))?;
+        if let (Some(k), Some(x)) = (self.as_expected, self.as_expected_fraction) {
+            writeln!(f, "  as expected                {k:>6}  {}", pct(x))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
