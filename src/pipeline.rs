@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{ImageModel, Manifest, PhotoKind, TabularModel};
 use crate::model::{ImageNet, ImageOutputNames, ImageOutputs, TabularNet};
 use crate::preprocess::Preprocessor;
-use crate::quality::{Gate, QualityReport, Verdict};
+use crate::quality::{Gate, Measures, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
 
 /// What a result warns of, as a code: each front end words it itself (the CLI in `cli.rs`, the
@@ -111,6 +111,21 @@ pub struct Timings {
     pub tabular: f64,
     pub ensemble: f64,
     pub total: f64,
+}
+
+impl Timings {
+    /// From the clock's readings at the start and after decode, preprocess, CNN, tabular
+    /// model and ensemble.
+    fn between([start, decode, pre, cnn, tab, end]: [f64; 6]) -> Timings {
+        Timings {
+            decode: decode - start,
+            preprocess: pre - decode,
+            cnn: cnn - pre,
+            tabular: tab - cnn,
+            ensemble: end - tab,
+            total: end - start,
+        }
+    }
 }
 
 /// A `width x height` map, row-major.
@@ -221,6 +236,32 @@ fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// One pass's logits of the judging head: the clinical head's for a clinical photo (when the
+/// model has one), else the dermoscopic ones.
+fn head_logits(o: &ImageOutputs, clinical: bool) -> Vec<f32> {
+    match (clinical, &o.clinical_logits) {
+        (true, Some(l)) => l.clone(),
+        _ => o.logits.clone(),
+    }
+}
+
+/// A probability's log, floored at the smallest positive f64 (a logit of the averaged turns).
+fn log_prob(p: f64) -> f32 {
+    p.max(f64::MIN_POSITIVE).ln() as f32
+}
+
+/// The code of the most probable diagnosis (the first of equals).
+fn top_dx(diagnosis: &[(String, f64)]) -> String {
+    diagnosis
+        .iter()
+        .fold(None::<&(String, f64)>, |best, d| match best {
+            Some(b) if b.1 >= d.1 => Some(b),
+            _ => Some(d),
+        })
+        .map(|(c, _)| c.clone())
+        .unwrap_or_default()
 }
 
 /// The image model's graph, with the outputs its manifest entry names.
@@ -420,16 +461,7 @@ impl Classifier {
             None
         };
 
-        let decoded = decode::decode(image_bytes, self.background)?;
-        let t_decode = now();
-        let (w, h) = decoded.image.dimensions();
-        let resized = self.preprocess.resize(&decoded.image);
-        drop(decoded);
-        // The gate measures the same canonical image the model sees (no second resize).
-        let side = self.preprocess.size();
-        let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
-        let input = self.preprocess.normalise(&resized);
-        drop(resized);
+        let (input, measures, (w, h), t_decode) = self.prepare(image_bytes, now)?;
         let t_pre = now();
         let turns = self.run_turns(&input)?;
         let t_cnn = now();
@@ -441,13 +473,7 @@ impl Classifier {
         let photo_type = self.photo_type(&turns, meta.photo_type);
         let head = self.image_cfg.head(photo_type.kind);
         let clinical = head.kind == PhotoKind::Clinical;
-        let head_logits: Vec<Vec<f32>> = turns
-            .iter()
-            .map(|o| match (clinical, &o.clinical_logits) {
-                (true, Some(l)) => l.clone(),
-                _ => o.logits.clone(),
-            })
-            .collect();
+        let head_logits: Vec<Vec<f32>> = turns.iter().map(|o| head_logits(o, clinical)).collect();
         let diagnosis = ensemble::combine_turns(&head_logits, head.turn_average);
         let r = ensemble::assess(diagnosis, &self.malignant, p_tab, head);
         // The photo as given: its heatmap lines up with the photo, and the gate was fitted on it.
@@ -467,38 +493,13 @@ impl Classifier {
             .zip(&r.diagnosis)
             .map(|(d, p)| (d.code.clone(), *p))
             .collect();
-        let top_dx = diagnosis
-            .iter()
-            .fold(None::<&(String, f64)>, |best, d| match best {
-                Some(b) if b.1 >= d.1 => Some(b),
-                _ => Some(d),
-            })
-            .map(|(c, _)| c.clone())
-            .unwrap_or_default();
-        let quality = self.gate.as_ref().zip(measures).map(|(g, m)| {
-            let (ood, verdict) = g.judge(&m, photo_type.kind, &out);
-            QualityReport {
-                verdict,
-                ood_score: ood,
-                measures: m,
-            }
-        });
-        let mut warnings = vec![Warning::CloseUp];
-        match &quality {
-            Some(q) => warnings.extend(Warning::of_verdict(q.verdict)),
-            None => warnings.push(Warning::NoGate),
-        }
-        let min_side = (self.preprocess.size() / 2) as u32;
-        if w.min(h) < min_side {
-            warnings.push(Warning::SmallImage {
-                width: w,
-                height: h,
-            });
-        }
+        let quality = self.judge(measures, photo_type.kind, &out);
+        let warnings = self.warnings(quality.as_ref(), (w, h));
         let t_end = now();
         Ok(Assessment {
             malignant_probability: r.malignant_probability,
             risk_tier: r.risk_tier,
+            top_dx: top_dx(&diagnosis),
             diagnosis: DiagnosisProbs(diagnosis),
             image_probability: r.image_probability,
             tabular_probability: r.tabular_probability,
@@ -511,28 +512,72 @@ impl Classifier {
             warnings,
             quality,
             model_version: self.model_version.clone(),
-            timings_ms: Timings {
-                decode: t_decode - t_start,
-                preprocess: t_pre - t_decode,
-                cnn: t_cnn - t_pre,
-                tabular: t_tab - t_cnn,
-                ensemble: t_end - t_tab,
-                total: t_end - t_start,
-            },
-            top_dx,
+            timings_ms: Timings::between([t_start, t_decode, t_pre, t_cnn, t_tab, t_end]),
             heatmap,
             logits: match head_logits.as_slice() {
                 [one] => one.clone(),
-                _ => r
-                    .diagnosis
-                    .iter()
-                    .map(|p| p.max(f64::MIN_POSITIVE).ln() as f32)
-                    .collect(),
+                _ => r.diagnosis.iter().map(|p| log_prob(*p)).collect(),
             },
             embedding: out.embedding,
             ood_score: out.ood,
             image_size: (w, h),
         })
+    }
+
+    /// Decode, resize (squash), the gate's measures on the resized photo, normalise: the model
+    /// input, the measures, the decoded size, and the clock's reading after decode.
+    fn prepare(
+        &self,
+        image_bytes: &[u8],
+        now: &dyn Fn() -> f64,
+    ) -> Result<(Vec<f32>, Option<Measures>, (u32, u32), f64)> {
+        let decoded = decode::decode(image_bytes, self.background)?;
+        let t_decode = now();
+        let size = decoded.image.dimensions();
+        let resized = self.preprocess.resize(&decoded.image);
+        drop(decoded);
+        // The gate measures the same canonical image the model sees (no second resize).
+        let side = self.preprocess.size();
+        let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
+        Ok((
+            self.preprocess.normalise(&resized),
+            measures,
+            size,
+            t_decode,
+        ))
+    }
+
+    /// The gate's verdict on the photo's own pass, when the manifest has a gate.
+    fn judge(
+        &self,
+        measures: Option<Measures>,
+        kind: PhotoKind,
+        out: &ImageOutputs,
+    ) -> Option<QualityReport> {
+        let (gate, m) = self.gate.as_ref().zip(measures)?;
+        let (ood, verdict) = gate.judge(&m, kind, out);
+        Some(QualityReport {
+            verdict,
+            ood_score: ood,
+            measures: m,
+        })
+    }
+
+    /// The close-up warning always; the gate's verdict, or that there is no gate; a small photo.
+    fn warnings(&self, quality: Option<&QualityReport>, (w, h): (u32, u32)) -> Vec<Warning> {
+        let mut warnings = vec![Warning::CloseUp];
+        match quality {
+            Some(q) => warnings.extend(Warning::of_verdict(q.verdict)),
+            None => warnings.push(Warning::NoGate),
+        }
+        let min_side = (self.preprocess.size() / 2) as u32;
+        if w.min(h) < min_side {
+            warnings.push(Warning::SmallImage {
+                width: w,
+                height: h,
+            });
+        }
+        warnings
     }
 
     /// Preprocessed model input for `image_bytes` (`[1, 3, size, size]`, NCHW) — what the
