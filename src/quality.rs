@@ -693,15 +693,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn verdict_order_follows_quality_py() {
-        let t = thresholds();
-        let cuts = Some(OodCuts {
+    /// A soft OOD cut at 1.0 and a hard one at 1.4.
+    fn cuts() -> Option<OodCuts> {
+        Some(OodCuts {
             threshold: 1.0,
             hard_threshold: 1.4,
             retake_max: None,
-        });
-        let good = good_photo();
+        })
+    }
+
+    #[test]
+    fn verdict_order_follows_quality_py() {
+        let (t, cuts, good) = (thresholds(), cuts(), good_photo());
         let dark = Measures {
             brightness: 30.0,
             sharpness: 0.5,
@@ -744,6 +747,11 @@ mod tests {
             verdict(&blurry, None, None, &t, None),
             Verdict::Retake(Reason::Blurry)
         );
+    }
+
+    #[test]
+    fn verdict_order_of_the_lesion_checks_follows_quality_py() {
+        let (t, cuts, good) = (thresholds(), cuts(), good_photo());
         // Soft OOD beats lesion size; size (area or contrast) beats centring.
         let small = Measures {
             lesion_area: 0.01,
