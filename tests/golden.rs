@@ -236,11 +236,19 @@ fn check_case(c: &Classifier, image_model: &str, case: &serde_json::Value, bytes
         }
         None => skinscan::manifest::PhotoKind::Dermoscopic,
     };
-    devs.prob = check_probabilities(rel, &a, e, tol.prob);
-    devs.cam = check_heatmap(rel, &a, e, tol.cam);
+    let x = Case {
+        c,
+        image_model,
+        rel,
+        a: &a,
+        photo,
+        e,
+        tol,
+    };
+    devs.prob = check_probabilities(&x);
+    devs.cam = check_heatmap(&x);
     if e["quality"].is_object() {
-        (devs.ood, devs.measures) =
-            check_quality(c, image_model, rel, &a, photo, &e["quality"], tol);
+        (devs.ood, devs.measures) = check_quality(&x);
     }
     eprintln!(
         "{rel} ({}): input sum rel dev {:.2e}, first-8 max dev {:.2e}, max prob dev {:.2e}, \
@@ -266,7 +274,18 @@ fn check_case(c: &Classifier, image_model: &str, case: &serde_json::Value, bytes
         "{rel}: first input values deviate by {:.2e}",
         devs.first
     );
-    check_tier(c, rel, &a, photo, e, tol.prob);
+    check_tier(&x);
+}
+
+/// One case's result beside training's expectations (`e`).
+struct Case<'a> {
+    c: &'a Classifier,
+    image_model: &'a str,
+    rel: &'a str,
+    a: &'a skinscan::Assessment,
+    photo: skinscan::manifest::PhotoKind,
+    e: &'a serde_json::Value,
+    tol: Tol,
 }
 
 /// The model input itself: its sum and first values against training's checksum. Returns the sum.
@@ -285,12 +304,8 @@ fn check_input(c: &Classifier, case: &serde_json::Value, bytes: &[u8], devs: &mu
 }
 
 /// The calibrated, image, tabular and diagnosis probabilities; returns the largest deviation.
-fn check_probabilities(
-    rel: &str,
-    a: &skinscan::Assessment,
-    e: &serde_json::Value,
-    prob_tol: f64,
-) -> f64 {
+fn check_probabilities(x: &Case) -> f64 {
+    let (rel, a, e, prob_tol) = (x.rel, x.a, x.e, x.tol.prob);
     let mut dev: f64 = 0.0;
     let mut check = |name: &str, got: f64, want: f64| {
         let d = (got - want).abs();
@@ -327,7 +342,8 @@ fn check_probabilities(
 }
 
 /// Issue 6: the malignant CAM sum, when training wrote it (raw, so relative to its scale).
-fn check_heatmap(rel: &str, a: &skinscan::Assessment, e: &serde_json::Value, cam_tol: f64) -> f64 {
+fn check_heatmap(x: &Case) -> f64 {
+    let (rel, a, e, cam_tol) = (x.rel, x.a, x.e, x.tol.cam);
     let mut cam_dev: f64 = 0.0;
     if let Some(want) = e["heatmap_malignant_cam"].as_array() {
         assert_eq!(want.len(), a.heatmap.values.len(), "{rel}: heatmap size");
@@ -344,24 +360,17 @@ fn check_heatmap(rel: &str, a: &skinscan::Assessment, e: &serde_json::Value, cam
 
 /// Issue 6: the OOD score, the quality measures and the verdict. Returns the OOD score's and the
 /// measures' largest relative deviations.
-fn check_quality(
-    c: &Classifier,
-    image_model: &str,
-    rel: &str,
-    a: &skinscan::Assessment,
-    photo: skinscan::manifest::PhotoKind,
-    wq: &serde_json::Value,
-    tol: Tol,
-) -> (f64, f64) {
-    let q = c
-        .manifest()
-        .quality
-        .as_ref()
-        .expect("golden has quality figures, the manifest no quality block");
-    let got = a
-        .quality
-        .as_ref()
-        .unwrap_or_else(|| panic!("{rel}: no quality report"));
+fn check_quality(x: &Case) -> (f64, f64) {
+    let (rel, wq, tol) = (x.rel, &x.e["quality"], x.tol);
+    let q =
+        x.c.manifest()
+            .quality
+            .as_ref()
+            .expect("golden has quality figures, the manifest no quality block");
+    let got =
+        x.a.quality
+            .as_ref()
+            .unwrap_or_else(|| panic!("{rel}: no quality report"));
     let want_ood = wq["ood_score"].as_f64();
     let mut ood_dev = 0f64;
     if let Some(want) = want_ood {
@@ -392,8 +401,8 @@ fn check_quality(
         let f = |i: usize| a[i].as_f64().unwrap();
         [f(0), f(1), f(2)]
     });
-    check_verdict(q, image_model, rel, photo, wq, want_retake);
-    let q = &cuts_for(q, photo);
+    check_verdict(x, q, want_retake);
+    let q = &cuts_for(q, x.photo);
     if !near_threshold(
         q,
         &wq["measures"],
@@ -410,14 +419,8 @@ fn check_quality(
 }
 
 /// The decision logic alone, on training's own figures: exact.
-fn check_verdict(
-    q: &skinscan::manifest::Quality,
-    image_model: &str,
-    rel: &str,
-    photo: skinscan::manifest::PhotoKind,
-    wq: &serde_json::Value,
-    want_retake: Option<[f64; 3]>,
-) {
+fn check_verdict(x: &Case, q: &skinscan::manifest::Quality, want_retake: Option<[f64; 3]>) {
+    let wq = &x.e["quality"];
     let want_verdict = match (wq["verdict"].as_str().unwrap(), wq["reason"].as_str()) {
         ("retake", Some(r)) => format!("retake:{r}"),
         (v, _) => v.to_string(),
@@ -431,25 +434,20 @@ fn check_verdict(
         lesion_offset: m("lesion_offset"),
         lesion_contrast: m("lesion_contrast"),
     };
-    let gate = skinscan::quality::Gate::new(q, image_model);
+    let gate = skinscan::quality::Gate::new(q, x.image_model);
     assert_eq!(
-        gate.verdict_for(photo, &want_m, wq["ood_score"].as_f64(), want_retake)
+        gate.verdict_for(x.photo, &want_m, wq["ood_score"].as_f64(), want_retake)
             .to_string(),
         want_verdict,
-        "{rel}: verdict of training's measures"
+        "{}: verdict of training's measures",
+        x.rel
     );
 }
 
 /// The tier must agree unless the probability sits within the tolerance of a threshold.
-fn check_tier(
-    c: &Classifier,
-    rel: &str,
-    a: &skinscan::Assessment,
-    photo: skinscan::manifest::PhotoKind,
-    e: &serde_json::Value,
-    prob_tol: f64,
-) {
-    let head = c.image_model().head(photo);
+fn check_tier(x: &Case) {
+    let (a, e) = (x.a, x.e);
+    let head = x.c.image_model().head(x.photo);
     let tiers = if a.metadata_used.is_empty() {
         head.tiers.image_only
     } else {
@@ -458,12 +456,13 @@ fn check_tier(
     let want_p = e["malignant_probability"].as_f64().unwrap();
     let near_edge = [tiers.low_below, tiers.high_from]
         .iter()
-        .any(|t| (want_p - t).abs() <= prob_tol);
+        .any(|t| (want_p - t).abs() <= x.tol.prob);
     if !near_edge {
         assert_eq!(
             a.risk_tier.as_str(),
             e["risk_tier"].as_str().unwrap(),
-            "{rel}: tier"
+            "{}: tier",
+            x.rel
         );
     }
 }
