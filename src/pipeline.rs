@@ -247,6 +247,18 @@ fn head_logits(o: &ImageOutputs, clinical: bool) -> Vec<f32> {
     }
 }
 
+/// A photo ready for the model: [`Classifier::prepare`]'s result.
+struct Prepared {
+    /// The model input, `[1, 3, size, size]` NCHW.
+    input: Vec<f32>,
+    /// The gate's measures on the resized photo, when the manifest has a gate.
+    measures: Option<Measures>,
+    /// `(width, height)` of the decoded, upright image.
+    size: (u32, u32),
+    /// The caller's clock after decoding.
+    t_decode: f64,
+}
+
 /// A probability's log, floored at the smallest positive f64 (a logit of the averaged turns).
 fn log_prob(p: f64) -> f32 {
     p.max(f64::MIN_POSITIVE).ln() as f32
@@ -461,7 +473,12 @@ impl Classifier {
             None
         };
 
-        let (input, measures, (w, h), t_decode) = self.prepare(image_bytes, now)?;
+        let Prepared {
+            input,
+            measures,
+            size: (w, h),
+            t_decode,
+        } = self.prepare(image_bytes, now)?;
         let t_pre = now();
         let turns = self.run_turns(&input)?;
         let t_cnn = now();
@@ -486,13 +503,7 @@ impl Classifier {
             _ => out.cam.as_slice(),
         };
         let heatmap = self.malignant_heatmap(cam);
-        let diagnosis: Vec<(String, f64)> = self
-            .manifest
-            .diagnoses
-            .iter()
-            .zip(&r.diagnosis)
-            .map(|(d, p)| (d.code.clone(), *p))
-            .collect();
+        let diagnosis = self.named(&r.diagnosis);
         let quality = self.judge(measures, photo_type.kind, &out);
         let warnings = self.warnings(quality.as_ref(), (w, h));
         let t_end = now();
@@ -524,13 +535,8 @@ impl Classifier {
         })
     }
 
-    /// Decode, resize (squash), the gate's measures on the resized photo, normalise: the model
-    /// input, the measures, the decoded size, and the clock's reading after decode.
-    fn prepare(
-        &self,
-        image_bytes: &[u8],
-        now: &dyn Fn() -> f64,
-    ) -> Result<(Vec<f32>, Option<Measures>, (u32, u32), f64)> {
+    /// Decode, resize (squash), the gate's measures on the resized photo, normalise.
+    fn prepare(&self, image_bytes: &[u8], now: &dyn Fn() -> f64) -> Result<Prepared> {
         let decoded = decode::decode(image_bytes, self.background)?;
         let t_decode = now();
         let size = decoded.image.dimensions();
@@ -539,12 +545,18 @@ impl Classifier {
         // The gate measures the same canonical image the model sees (no second resize).
         let side = self.preprocess.size();
         let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
-        Ok((
-            self.preprocess.normalise(&resized),
+        Ok(Prepared {
+            input: self.preprocess.normalise(&resized),
             measures,
             size,
             t_decode,
-        ))
+        })
+    }
+
+    /// Probabilities in manifest diagnosis order, paired with their codes.
+    fn named(&self, probs: &[f64]) -> Vec<(String, f64)> {
+        let codes = self.manifest.diagnoses.iter().map(|d| d.code.clone());
+        codes.zip(probs.iter().copied()).collect()
     }
 
     /// The gate's verdict on the photo's own pass, when the manifest has a gate.
