@@ -265,7 +265,9 @@ cmd_test() {
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/run.mjs
-  say "browser tests: quarter turns in parallel (issue 15)"
+  say "the worker's streaming SHA-256 against node:crypto (issue 15)"
+  node tests/e2e/sha256.mjs
+  say "browser tests: quarter turns in parallel, loading progress (issue 15)"
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/parallel.mjs
   say "browser tests: saved history (issue 14)"

@@ -2,8 +2,9 @@
 //
 // Protocol (main thread -> worker), each message carries an `id` echoed in the reply:
 //   {type: "load", id, manifestUrl, wasmUrl, modelsUrl, instances?}
-//       fetches the manifest, the wasm and the two default models (streamed, with progress),
-//       checks each model's SHA-256 against the manifest, builds the Classifier once, and starts
+//       fetches the manifest, the wasm (compiled as it streams in, from the start) and the two
+//       default models (each hashed as it arrives, checked against the manifest's SHA-256), with
+//       progress in bytes, builds the Classifier once, and starts
 //       `instances - 1` helper workers (default 1 instance; skinscan.js asks for choices.js's
 //       modelInstances()), each building its own Classifier from the same compiled module and bytes.
 //       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion, instances}
@@ -24,6 +25,7 @@
 // this module's onmessage with its own (its body runs after this module's).
 import { defaultModels } from "./choices.js";
 import init, { Classifier } from "./pkg/skinscan.js";
+import { Sha256 } from "./sha256.js";
 
 let engine = null; // the page's worker: an Engine
 let classifier = null; // a helper: its Classifier
@@ -70,8 +72,20 @@ self.onmessage = async (event) => {
  */
 export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, instances = 1 }) {
   const t0 = performance.now();
-  const manifestRes = await get(manifestUrl);
-  const manifestText = await manifestRes.text();
+  // One progress bar over the three downloads: the wasm's size comes from Content-Length (absent or
+  // compressed on some hosts: then the bar just fills late), the models' from the manifest.
+  const progress = new Progress(id);
+  // The wasm does not depend on the manifest: its download and streaming compile start at once.
+  // The compiled module also goes to the helpers, which instantiate it without compiling again.
+  let module;
+  const wasmReady = get(wasmUrl)
+    .then((res) => WebAssembly.compileStreaming(progress.track(res)))
+    .then(async (m) => {
+      module = m;
+      memory = (await init({ module_or_path: m })).memory;
+    });
+  wasmReady.catch(() => {}); // reported through Promise.all below, or moot if the manifest failed
+  const manifestText = await (await get(manifestUrl)).text();
   let manifest;
   try {
     manifest = JSON.parse(manifestText);
@@ -83,29 +97,19 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
   const helpers = [];
   for (let i = 1; i < Math.min(instances, image.quarter_turns ?? 1); i++) helpers.push(new Helper());
 
-  // One progress bar over all three downloads. The manifest knows the models' sizes; the wasm's
-  // comes from Content-Length (absent or compressed on some hosts: then the bar just fills late).
-  const progress = new Progress(id, [image.bytes || 0, tabular.bytes || 0]);
+  progress.expect((image.bytes || 0) + (tabular.bytes || 0));
   const modelUrl = (m) => new URL(m.file, modelsUrl).href;
-  let module;
   const [imageBytes, tabularBytes] = await Promise.all([
-    download(modelUrl(image), progress).then((b) => verify(b, image)),
-    download(modelUrl(tabular), progress).then((b) => verify(b, tabular)),
-    // Streaming compile, on a Response whose body counts bytes as they arrive. The compiled module
-    // also goes to the helpers: they instantiate it without compiling again.
-    get(wasmUrl)
-      .then((res) => WebAssembly.compileStreaming(progress.track(res, true)))
-      .then(async (m) => {
-        module = m;
-        memory = (await init({ module_or_path: m })).memory;
-      }),
+    downloadChecked(modelUrl(image), image, progress),
+    downloadChecked(modelUrl(tabular), tabular, progress),
+    wasmReady,
   ]);
   progress.finish();
   const t1 = performance.now();
   // Copies of the checked bytes: the helpers build their own Classifiers while this one builds.
   for (const h of helpers) h.build({ module, manifestText, image: imageBytes, tabular: tabularBytes });
-  // Both models passed verify() above, so wasm need not hash them again (issue 5: hashing in
-  // wasm cost about 0.1 s of cold start, crypto.subtle about 20 ms).
+  // Both models were checked as they arrived, so wasm need not hash them again (issue 5: hashing
+  // in wasm after the download cost about 0.1 s of cold start).
   const built = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
   const steps_ms = { download_check_compile: t1 - t0, construct: performance.now() - t1 };
   return {
@@ -257,32 +261,52 @@ async function get(url) {
   return res;
 }
 
-async function download(url, progress) {
-  const res = progress.track(await get(url), false);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-async function verify(bytes, model) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * A model file, read piece by piece into one buffer (of the manifest's size) and hashed as it
+ * arrives (www/sha256.js: crypto.subtle.digest only hashes a whole file, after the download), then
+ * checked against the manifest's SHA-256.
+ */
+async function downloadChecked(url, model, progress) {
+  const res = await get(url);
+  const hash = new Sha256();
+  let buf = new Uint8Array(model.bytes || 0);
+  let n = 0;
+  const reader = res.body.getReader();
+  for (let r; !(r = await reader.read()).done;) {
+    const piece = r.value;
+    if (n + piece.length > buf.length) {
+      const bigger = new Uint8Array(Math.max(2 * buf.length, n + piece.length));
+      bigger.set(buf.subarray(0, n));
+      buf = bigger;
+    }
+    buf.set(piece, n);
+    n += piece.length;
+    hash.update(piece);
+    progress.add(piece.length);
+  }
+  const hex = hash.hex();
   if (hex !== String(model.sha256).toLowerCase()) {
     throw new Error(
       `model file ${model.file} failed its integrity check (SHA-256 ${hex.slice(0, 12)}… does not match the manifest); reload the page`,
     );
   }
-  return bytes;
+  return n === buf.length ? buf : buf.slice(0, n);
 }
 
 class Progress {
-  constructor(id, knownSizes) {
+  constructor(id) {
     this.id = id;
     this.loaded = 0;
-    this.total = knownSizes.reduce((a, b) => a + b, 0);
+    this.total = 0;
     this.last = 0;
   }
-  /** Wrap a Response so its body reports bytes read; `addLength` adds its Content-Length to the total. */
-  track(res, addLength) {
-    if (addLength) this.total += Number(res.headers.get("Content-Length")) || 0;
+  /** `bytes` more to come. */
+  expect(bytes) {
+    this.total += bytes;
+  }
+  /** Wrap a Response so its body reports bytes read, and expect its Content-Length. */
+  track(res) {
+    this.expect(Number(res.headers.get("Content-Length")) || 0);
     if (!res.body) return res;
     const self = this;
     const counted = res.body.pipeThrough(

@@ -8,13 +8,16 @@
 //     every key and every number bit for bit, the timings aside;
 //  2. the helpers were ready and did run turns (so 1. compared a parallel run, not a fallback);
 //  3. that result agrees with `skinscan classify --json` (tier, photo check; probability within 1e-4);
-// and reports each helper instance's wasm memory.
+// and reports each helper instance's wasm memory; and that loading reports its progress in bytes.
 import { chromium } from "playwright-core";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../tools/server.mjs";
+import { WASM_BUILDS, defaultModels } from "../../www/choices.js";
+
+const wasmFileFor = (relaxed) => (relaxed ? WASM_BUILDS.relaxed : WASM_BUILDS.plain);
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
@@ -96,8 +99,9 @@ try {
     async ({ images, counts, meta }) => {
       const { load } = await import("/skinscan.js");
       const scanners = [];
+      const progress = [];
       for (const instances of counts) {
-        const s = await load({ instances });
+        const s = await load({ instances, onProgress: (p) => scanners.length || progress.push(p) });
         // Wait until every helper has built its Classifier, so that each one takes turns.
         for (let t0 = performance.now(); ;) {
           const all = await s.instances();
@@ -125,10 +129,23 @@ try {
       const instances = [];
       for (const s of scanners) instances.push(await s.instances());
       for (const s of scanners) s.close();
-      return { out, instances };
+      return { out, instances, progress, relaxed: (await import("/choices.js")).relaxedSimd() };
     },
     { images, counts, meta: META },
   );
+
+  await check("loading reports progress in bytes, up to the wasm's and the two models' sizes", () => {
+    const p = runs.progress;
+    assert(p.length >= 2, `only ${p.length} progress reports`);
+    for (let i = 1; i < p.length; i++) assert(p[i].loaded >= p[i - 1].loaded, `progress went back: ${JSON.stringify(p.slice(i - 1, i + 1))}`);
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, "www/models/manifest.json"), "utf8"));
+    const { image, tabular } = defaultModels(manifest);
+    const wasm = statSync(path.join(ROOT, "www", wasmFileFor(runs.relaxed))).size;
+    const last = p[p.length - 1];
+    const want = wasm + image.bytes + tabular.bytes;
+    assert(last.loaded === want && last.total === want, `last report ${JSON.stringify(last)}, expected ${want} bytes`);
+    return `${p.length} reports, ${(want / 1e6).toFixed(1)} MB`;
+  });
 
   await check(`quarter turns over 2 and 4 instances: the same bits as one instance (${images.length} photos, with and without metadata)`, () => {
     for (const { name, meta, results } of runs.out) {
