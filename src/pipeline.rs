@@ -343,6 +343,8 @@ impl Classifier {
                 ood_clinical: image_cfg.outputs.ood_clinical.as_deref(),
                 ood_clinical_retake: image_cfg.outputs.ood_clinical_retake.as_deref(),
                 photo_type: image_cfg.photo_type.as_ref().map(|p| p.output.as_str()),
+                non_lesion: image_cfg.outputs.non_lesion.as_deref(),
+                colour: image_cfg.outputs.colour.as_deref(),
                 clinical: image_cfg
                     .clinical
                     .as_ref()
