@@ -206,12 +206,14 @@ copy_models() {
   mkdir -p www/models
   cp models/manifest.json www/models/
   local file want
-  node -e '
-    const m = require("./models/manifest.json");
-    const img = m.image_models.find((x) => x.id === m.default_image_model);
-    const tab = m.tabular.models.find((x) => x.id === m.tabular.default);
-    if (!img || !tab) { console.error("manifest names no default image or tabular model"); process.exit(1); }
-    for (const x of [img, tab]) console.log(x.file + " " + x.sha256);
+  # The default models as the page picks them: www/choices.js's defaultModels().
+  node --input-type=module -e '
+    import { readFileSync } from "node:fs";
+    import { defaultModels } from "./www/choices.js";
+    try {
+      const { image, tabular } = defaultModels(JSON.parse(readFileSync("models/manifest.json", "utf8")));
+      for (const x of [image, tabular]) console.log(x.file + " " + x.sha256);
+    } catch (err) { console.error(`models/manifest.json: ${err.message}`); process.exit(1); }
   ' | while read -r file want; do
     [ -f "models/$file" ] || die "models/$file (named by the manifest) is missing"
     [ "$(sha256 "models/$file")" = "$want" ] || die "models/$file does not match its SHA-256 in models/manifest.json"

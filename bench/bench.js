@@ -6,6 +6,8 @@
 //       skinscan.js's load() (or creating onnxruntime-web's worker) to ready, then the first
 //       classify (or run).
 // The result lands in window.benchResult (or window.benchError).
+import { WASM_BUILDS, defaultModels, wasmFile } from "/choices.js";
+
 const q = new URLSearchParams(location.search);
 const MODELS = "/models/";
 const IMAGE = q.get("image");
@@ -33,8 +35,7 @@ function rpc(worker) {
 
 async function manifest() {
   const m = await (await fetch(`${MODELS}manifest.json`)).json();
-  const img = m.image_models.find((x) => x.id === m.default_image_model);
-  return { m, img };
+  return { m, img: defaultModels(m).image };
 }
 
 // Metadata for every tabular feature, so end to end includes the tabular model: the middle of a
@@ -67,8 +68,8 @@ async function warm() {
   // plain +simd128 build beside it when they differ, so each run re-measures what the twin buys.
   // End to end goes through the shipped skinscan.js and worker.js, as the page does; the CNN
   // alone through bench/ours.js, which loads with worker.js's own steps.
-  const { load, relaxedSimd } = await import("/skinscan.js");
-  const shipped = relaxedSimd() ? "/pkg/skinscan_relaxed_bg.wasm" : "/pkg/skinscan_bg.wasm";
+  const { load } = await import("/skinscan.js");
+  const shipped = `/${wasmFile()}`;
   const oursWorker = async (wasmUrl) => {
     const call = rpc(new Worker("ours.js", { type: "module" }));
     const info = await call("load", {
@@ -86,8 +87,8 @@ async function warm() {
     ours_cnn: (n) => ours.call("cnn", { runs: n }),
     ours_e2e: (n) => classifyRuns(scanner, imageBytes, meta, n),
   };
-  if (shipped !== "/pkg/skinscan_bg.wasm") {
-    const plain = await oursWorker("/pkg/skinscan_bg.wasm");
+  if (shipped !== `/${WASM_BUILDS.plain}`) {
+    const plain = await oursWorker(`/${WASM_BUILDS.plain}`);
     engines.ours_simd128_cnn = (n) => plain.call("cnn", { runs: n });
   }
   const ortInfo = {};

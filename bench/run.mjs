@@ -13,6 +13,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../tools/server.mjs";
+import { defaultModels } from "../www/choices.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -144,8 +145,7 @@ const native = nativeBench();
 // ------------------------------------------------------------------------------------------------
 // Sizes.
 const manifest = JSON.parse(readFileSync(path.join(ROOT, "models/manifest.json")));
-const imgModel = manifest.image_models.find((m) => m.id === manifest.default_image_model);
-const tabModel = manifest.tabular.models.find((m) => m.id === manifest.tabular.default);
+const { image: imgModel, tabular: tabModel } = defaultModels(manifest);
 // gzip -9's own count where gzip is installed (as build.sh reports it), else zlib at level 9.
 const gzip9 = (file, buf) => {
   const r = spawnSync("gzip", ["-9", "-c", file], { maxBuffer: 1 << 30 });

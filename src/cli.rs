@@ -5,7 +5,23 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use skinscan::evaluate;
-use skinscan::{Assessment, Classifier, Error, Metadata, Result, Warning};
+use skinscan::{Assessment, Classifier, Error, Metadata, Warning};
+
+/// What the command line can fail with: a bad command line, which only the CLI knows of, or the
+/// library's own error. Both print as one line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Lib(#[from] Error),
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+fn usage<T>(message: impl Into<String>) -> Result<T> {
+    Err(CliError::Usage(message.into()))
+}
 
 const USAGE: &str = "usage:
   skinscan classify IMAGE [--age N] [--sex male|female] [--site SITE]
@@ -84,9 +100,7 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
             None => (a.as_str(), None),
         };
         if !allowed.contains(&name) {
-            return Err(Error::Usage(format!(
-                "unknown option `{name}` (see `skinscan --help`)"
-            )));
+            return usage(format!("unknown option `{name}` (see `skinscan --help`)"));
         }
         if name == "--json" {
             o.json = true;
@@ -97,7 +111,7 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Opts> {
             None => it
                 .next()
                 .cloned()
-                .ok_or_else(|| Error::Usage(format!("`{name}` needs a value")))?,
+                .ok_or_else(|| CliError::Usage(format!("`{name}` needs a value")))?,
         };
         if META_FLAGS.contains(&name) {
             o.meta
@@ -126,12 +140,10 @@ fn run(args: &[String]) -> Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        Some(other) => Err(Error::Usage(format!(
+        Some(other) => usage(format!(
             "unknown command `{other}`; expected `classify`, `evaluate` or `bench`"
-        ))),
-        None => Err(Error::Usage(
-            "missing command; try `skinscan classify IMAGE` or `skinscan --help`".into(),
         )),
+        None => usage("missing command; try `skinscan classify IMAGE` or `skinscan --help`"),
     }
 }
 
@@ -148,7 +160,7 @@ fn models_dir(opt: &Option<PathBuf>) -> PathBuf {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
@@ -161,13 +173,8 @@ fn classify(args: &[String]) -> Result<()> {
     let o = parse(args, &allowed)?;
     let image = match o.positional.as_slice() {
         [one] => PathBuf::from(one),
-        [] => return Err(Error::Usage("classify needs an IMAGE path".into())),
-        more => {
-            return Err(Error::Usage(format!(
-                "classify takes one IMAGE, got {}",
-                more.len()
-            )))
-        }
+        [] => return usage("classify needs an IMAGE path"),
+        more => return usage(format!("classify takes one IMAGE, got {}", more.len())),
     };
     let meta = Metadata::parse(o.meta.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let bytes = read(&image)?;
@@ -243,6 +250,14 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
         t.total, t.decode, t.preprocess, t.cnn, t.tabular, t.ensemble
     );
     println!("  model                  {}", a.model_version);
+    print_quality(a);
+    for w in &a.warnings {
+        println!("  warning: {}", warning_text(w));
+    }
+}
+
+/// The photo check's lines of `classify`'s output.
+fn print_quality(a: &Assessment) {
     match &a.quality {
         Some(q) => {
             let ood = q
@@ -263,9 +278,6 @@ fn print_assessment(path: &Path, a: &Assessment, c: &Classifier) {
             }
         }
         None => println!("  photo quality          not checked (the model has no quality gate)"),
-    }
-    for w in &a.warnings {
-        println!("  warning: {}", warning_text(w));
     }
 }
 
@@ -298,16 +310,15 @@ fn bench(args: &[String]) -> Result<()> {
     let o = parse(args, &["--runs", "--models", "--model"])?;
     let image = match o.positional.as_slice() {
         [one] => PathBuf::from(one),
-        _ => return Err(Error::Usage("bench needs one IMAGE path".into())),
+        _ => return usage("bench needs one IMAGE path"),
     };
-    let runs: usize = match o.runs.as_deref() {
-        None => 20,
-        Some(r) => r
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::Usage(format!("--runs `{r}` is not a positive integer")))?,
-    };
+    let runs: usize =
+        match o.runs.as_deref() {
+            None => 20,
+            Some(r) => r.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                CliError::Usage(format!("--runs `{r}` is not a positive integer"))
+            })?,
+        };
     let bytes = read(&image)?;
     let t = Instant::now();
     let c = Classifier::from_dir(models_dir(&o.models), o.model.as_deref())?;
@@ -353,82 +364,124 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn evaluate(args: &[String]) -> Result<()> {
-    let o = parse(
-        args,
-        &[
-            "--images",
-            "--labels",
-            "--json",
-            "--predictions",
-            "--models",
-            "--model",
-        ],
-    )?;
+/// `evaluate`'s options, checked.
+struct EvalArgs {
+    images: PathBuf,
+    labels: PathBuf,
+    json: bool,
+    predictions: Option<PathBuf>,
+    models: Option<PathBuf>,
+    model: Option<String>,
+}
+
+fn evaluate_args(args: &[String]) -> Result<EvalArgs> {
+    let allowed = [
+        "--images",
+        "--labels",
+        "--json",
+        "--predictions",
+        "--models",
+        "--model",
+    ];
+    let o = parse(args, &allowed)?;
     if let Some(p) = o.positional.first() {
-        return Err(Error::Usage(format!("unexpected argument `{p}`")));
+        return usage(format!("unexpected argument `{p}`"));
     }
-    let images = o
-        .images
-        .clone()
-        .ok_or_else(|| Error::Usage("evaluate needs --images DIR".into()))?;
-    let labels_path = o
-        .labels
-        .clone()
-        .ok_or_else(|| Error::Usage("evaluate needs --labels CSV".into()))?;
+    let Some(images) = o.images else {
+        return usage("evaluate needs --images DIR");
+    };
+    let Some(labels) = o.labels else {
+        return usage("evaluate needs --labels CSV");
+    };
     if !images.is_dir() {
         return Err(Error::Io {
             path: images.display().to_string(),
             message: "not a directory".into(),
-        });
-    }
-    let text = String::from_utf8(read(&labels_path)?).map_err(|_| Error::Labels {
-        path: labels_path.display().to_string(),
-        line: 0,
-        reason: "not UTF-8 text".into(),
-    })?;
-    let rows = evaluate::parse_labels(&text, &labels_path.display().to_string())?;
-    let classifier = Classifier::from_dir(models_dir(&o.models), o.model.as_deref())?;
-    // Open the predictions file before the long run, so a bad path fails fast.
-    let mut predictions = match &o.predictions {
-        Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
-            let mut w = std::io::BufWriter::new(f);
-            writeln!(
-                w,
-                "image,malignant_probability,risk_tier,top_dx,quality,photo_type"
-            )
-            .map_err(|e| Error::io(p, e))?;
-            Some((p.clone(), w))
         }
-        None => None,
-    };
+        .into());
+    }
+    let (json, predictions, models, model) = (o.json, o.predictions, o.models, o.model);
+    Ok(EvalArgs {
+        images,
+        labels,
+        json,
+        predictions,
+        models,
+        model,
+    })
+}
 
-    let start = Instant::now();
-    let results = evaluate::run(&classifier, &images, &rows);
-    if let Some((p, w)) = predictions.as_mut() {
-        for (row, a) in rows.iter().zip(&results) {
+/// `--predictions FILE`: one CSV line per classified image, in row order.
+struct Predictions {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl Predictions {
+    /// Created (with its header) before the long run, so a bad path fails fast.
+    fn create(path: &Path) -> Result<Predictions, Error> {
+        let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut p = Predictions {
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(f),
+        };
+        p.line("image,malignant_probability,risk_tier,top_dx,quality,photo_type")?;
+        Ok(p)
+    }
+
+    fn line(&mut self, text: &str) -> Result<(), Error> {
+        writeln!(self.out, "{text}").map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn write(
+        mut self,
+        rows: &[evaluate::LabelRow],
+        results: &[skinscan::Result<Assessment>],
+    ) -> Result<(), Error> {
+        for (row, a) in rows.iter().zip(results) {
             let Ok(a) = a else { continue };
-            writeln!(
-                w,
+            let verdict = a.quality.as_ref().map(|q| q.verdict.to_string());
+            self.line(&format!(
                 "{},{},{},{},{},{}",
                 csv_field(&row.image),
                 a.malignant_probability,
                 a.risk_tier.as_str(),
                 a.top_dx,
-                a.quality
-                    .as_ref()
-                    .map_or(String::new(), |q| q.verdict.to_string()),
+                verdict.unwrap_or_default(),
                 a.photo_type.kind.as_str()
-            )
-            .map_err(|e| Error::io(&*p, e))?;
+            ))?;
         }
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+fn read_labels(path: &Path) -> Result<Vec<evaluate::LabelRow>, Error> {
+    let text = String::from_utf8(read(path)?).map_err(|_| Error::Labels {
+        path: path.display().to_string(),
+        line: 0,
+        reason: "not UTF-8 text".into(),
+    })?;
+    evaluate::parse_labels(&text, &path.display().to_string())
+}
+
+/// Classify a labelled folder with the library's loop ([`evaluate::run`]), then print its
+/// [`evaluate::Report`] (as JSON with `--json`).
+fn evaluate(args: &[String]) -> Result<()> {
+    let a = evaluate_args(args)?;
+    let rows = read_labels(&a.labels)?;
+    let classifier = Classifier::from_dir(models_dir(&a.models), a.model.as_deref())?;
+    let predictions = a
+        .predictions
+        .as_deref()
+        .map(Predictions::create)
+        .transpose()?;
+    let start = Instant::now();
+    let results = evaluate::run(&classifier, &a.images, &rows);
+    if let Some(p) = predictions {
+        p.write(&rows, &results)?;
     }
     let (outcomes, failed) = evaluate::tally(&classifier, &rows, &results);
     let seconds = start.elapsed().as_secs_f64();
-    if let Some((p, mut w)) = predictions {
-        w.flush().map_err(|e| Error::io(&p, e))?;
-    }
     let codes: Vec<&str> = classifier
         .manifest()
         .diagnoses
@@ -437,104 +490,25 @@ fn evaluate(args: &[String]) -> Result<()> {
         .collect();
     let all_failed = outcomes.is_empty() && !rows.is_empty();
     let r = evaluate::report(&outcomes, &codes, failed, seconds);
-    if o.json {
+    if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&r).expect("a Report always serialises")
         );
     } else {
-        print_report(&r, &classifier);
+        println!(
+            "model                        {}",
+            classifier.model_version()
+        );
+        print!("{r}");
     }
     if all_failed {
         return Err(Error::Labels {
-            path: labels_path.display().to_string(),
+            path: a.labels.display().to_string(),
             line: 0,
             reason: format!("all {} rows failed (see above)", rows.len()),
-        });
+        }
+        .into());
     }
     Ok(())
-}
-
-fn print_report(r: &evaluate::Report, classifier: &Classifier) {
-    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    println!(
-        "model                        {}",
-        classifier.model_version()
-    );
-    println!("n                            {}", r.n);
-    println!("roc_auc                      {}", opt(r.roc_auc));
-    println!("threshold                    each photo type's decision_threshold");
-    println!("accuracy                     {}", opt(r.accuracy));
-    println!("balanced_accuracy            {}", opt(r.balanced_accuracy));
-    println!("sensitivity                  {}", opt(r.sensitivity));
-    println!("specificity                  {}", opt(r.specificity));
-    println!(
-        "diagnosis_balanced_accuracy  {}",
-        opt(r.diagnosis_balanced_accuracy)
-    );
-    println!("tiers                        benign  malignant");
-    for (name, c) in [
-        ("low", r.tiers.low),
-        ("moderate", r.tiers.moderate),
-        ("high", r.tiers.high),
-    ] {
-        println!("  {name:<27}{:>6}  {:>9}", c.benign, c.malignant);
-    }
-    let opt_pct = |v: Option<f64>| v.map_or("n/a".to_string(), pct);
-    println!(
-        "  malignant in low {}, benign in high {}",
-        opt_pct(r.tiers.malignant_in_low_fraction),
-        opt_pct(r.tiers.benign_in_high_fraction)
-    );
-    match &r.quality {
-        Some(q) => {
-            let share = |k: usize| pct(k as f64 / q.n.max(1) as f64);
-            println!("photo quality (of {})", q.n);
-            println!("  ok                         {:>6}  {}", q.ok, share(q.ok));
-            println!(
-                "  retake                     {:>6}  {}",
-                q.retake,
-                share(q.retake)
-            );
-            let rs = &q.reasons;
-            for (name, k) in [
-                ("blurry", rs.blurry),
-                ("too_dark", rs.too_dark),
-                ("overexposed", rs.overexposed),
-                ("lesion_too_small", rs.lesion_too_small),
-                ("not_centred", rs.not_centred),
-            ] {
-                println!("    {name:<25}{k:>6}  {}", share(k));
-            }
-            println!(
-                "  not_a_lesion               {:>6}  {}",
-                q.not_a_lesion,
-                share(q.not_a_lesion)
-            );
-            if let (Some(k), Some(f)) = (q.as_expected, q.as_expected_fraction) {
-                println!("  as expected                {k:>6}  {}", pct(f));
-            }
-        }
-        None => {
-            println!("photo quality                not checked (the model has no quality gate)")
-        }
-    }
-    let pt = &r.photo_type;
-    let right = pt.accuracy.map_or(String::new(), |a| {
-        format!(
-            ", {} of {} as labelled ({})",
-            pt.correct,
-            pt.labelled,
-            pct(a)
-        )
-    });
-    println!(
-        "photo_type                   dermoscopic {}, clinical {}{right}",
-        pt.dermoscopic, pt.clinical
-    );
-    println!("images_per_second            {:.1}", r.images_per_second);
-    println!("failed                       {}", r.failed.count);
-    for f in &r.failed.images {
-        println!("  {}: {}", f.image, f.error);
-    }
 }

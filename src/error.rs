@@ -33,7 +33,7 @@ pub enum Error {
     #[error("image too large to decode safely: {0}")]
     MemoryLimit(String),
 
-    /// A metadata field (or a CLI option) with an invalid value.
+    /// A metadata field (or a model id) with an invalid value.
     #[error("invalid field `{field}`: {reason}")]
     Input { field: String, reason: String },
 
@@ -58,10 +58,6 @@ pub enum Error {
     /// A file that could not be read or written (native only).
     #[error("{path}: {message}")]
     Io { path: String, message: String },
-
-    /// A bad command line.
-    #[error("{0}")]
-    Usage(String),
 
     /// A malformed labels CSV.
     #[error("{path}, line {line}: {reason}")]

@@ -117,63 +117,83 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
         .next()
         .ok_or_else(|| err(1, "the file is empty".into()))?;
     let header = split_csv(header.trim_start_matches('\u{feff}')).map_err(|e| err(hline, e))?;
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let image_col = col("image").ok_or_else(|| err(hline, "no `image` column".into()))?;
-    let (mal_col, dx_col) = (col("malignant"), col("dx"));
-    let meta_cols: Vec<(&str, usize)> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.trim(), i))
-        .filter(|(h, _)| crate::tabular::is_field(h))
-        .collect();
-    let (expected_col, type_col) = (col("expected"), col("photo_type"));
+    let columns = Columns::of(&header).map_err(|e| err(hline, e))?;
     let mut rows = Vec::new();
     for (n, line) in lines {
         if line.trim().is_empty() {
             continue;
         }
         let cells = split_csv(line).map_err(|e| err(n, e))?;
-        if cells.len() != header.len() {
-            return Err(err(
-                n,
-                format!("{} cells, but the header has {}", cells.len(), header.len()),
-            ));
+        rows.push(columns.row(n, &cells).map_err(|e| err(n, e))?);
+    }
+    Ok(rows)
+}
+
+/// Where a labels header has each column this module reads.
+struct Columns<'h> {
+    width: usize,
+    image: usize,
+    malignant: Option<usize>,
+    dx: Option<usize>,
+    expected: Option<usize>,
+    photo_type: Option<usize>,
+    /// The tabular fields' columns, by name.
+    meta: Vec<(&'h str, usize)>,
+}
+
+impl<'h> Columns<'h> {
+    fn of(header: &'h [String]) -> std::result::Result<Columns<'h>, String> {
+        let col = |name: &str| header.iter().position(|h| h.trim() == name);
+        Ok(Columns {
+            width: header.len(),
+            image: col("image").ok_or("no `image` column")?,
+            malignant: col("malignant"),
+            dx: col("dx"),
+            expected: col("expected"),
+            photo_type: col("photo_type"),
+            meta: header
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim(), i))
+                .filter(|(h, _)| crate::tabular::is_field(h))
+                .collect(),
+        })
+    }
+
+    /// One record (line `n`); the error is the reason, without the place.
+    fn row(&self, n: usize, cells: &[String]) -> std::result::Result<LabelRow, String> {
+        if cells.len() != self.width {
+            let got = cells.len();
+            return Err(format!("{got} cells, but the header has {}", self.width));
         }
         let cell = |c: Option<usize>| c.map(|i| cells[i].trim().to_string()).unwrap_or_default();
-        let image = cell(Some(image_col));
+        let image = cell(Some(self.image));
         if image.is_empty() {
-            return Err(err(n, "empty `image`".into()));
+            return Err("empty `image`".into());
         }
-        let malignant = match cell(mal_col).as_str() {
+        let malignant = match cell(self.malignant).as_str() {
             "" => None,
             "0" => Some(false),
             "1" => Some(true),
-            other => {
-                return Err(err(
-                    n,
-                    format!("`malignant` is `{other}`, expected 0, 1 or blank"),
-                ))
-            }
+            other => return Err(format!("`malignant` is `{other}`, expected 0, 1 or blank")),
         };
-        let dx = Some(cell(dx_col).to_ascii_lowercase()).filter(|d| !d.is_empty());
-        let expected = match cell(expected_col).as_str() {
+        let dx = Some(cell(self.dx).to_ascii_lowercase()).filter(|d| !d.is_empty());
+        let expected = match cell(self.expected).as_str() {
             "" => None,
-            e => Some(Expected::parse(e).map_err(|why| err(n, format!("`expected`: {why}")))?),
+            e => Some(Expected::parse(e).map_err(|why| format!("`expected`: {why}"))?),
         };
-        let photo_type = match cell(type_col).as_str() {
+        let photo_type = match cell(self.photo_type).as_str() {
             "" => None,
             t => Some(PhotoKind::parse(t).ok_or_else(|| {
-                err(
-                    n,
-                    format!("`photo_type` is `{t}`, expected dermoscopic, clinical or blank"),
-                )
+                format!("`photo_type` is `{t}`, expected dermoscopic, clinical or blank")
             })?),
         };
-        let meta = meta_cols
+        let meta = self
+            .meta
             .iter()
             .map(|&(name, i)| (name.to_string(), cells[i].trim().to_string()))
             .collect();
-        rows.push(LabelRow {
+        Ok(LabelRow {
             line: n,
             image,
             malignant,
@@ -181,9 +201,8 @@ pub fn parse_labels(text: &str, path: &str) -> Result<Vec<LabelRow>> {
             meta,
             photo_type,
             expected,
-        });
+        })
     }
-    Ok(rows)
 }
 
 /// ROC-AUC of `scores` for `truth` (Mann–Whitney U, tied scores share their average rank).
@@ -579,6 +598,122 @@ pub fn report(outcomes: &[Outcome], codes: &[&str], failed: Failed, seconds: f64
             0.0
         },
         failed,
+    }
+}
+
+/// A share as the report prints it: `12.3%`.
+fn pct(p: f64) -> String {
+    format!("{:.1}%", p * 100.0)
+}
+
+/// The report as `skinscan evaluate` prints it (the CLI puts a `model` line first): one figure
+/// a line, `n/a` where a metric is undefined.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        writeln!(f, "n                            {}", self.n)?;
+        writeln!(f, "roc_auc                      {}", opt(self.roc_auc))?;
+        writeln!(
+            f,
+            "threshold                    each photo type's decision_threshold"
+        )?;
+        writeln!(f, "accuracy                     {}", opt(self.accuracy))?;
+        writeln!(
+            f,
+            "balanced_accuracy            {}",
+            opt(self.balanced_accuracy)
+        )?;
+        writeln!(f, "sensitivity                  {}", opt(self.sensitivity))?;
+        writeln!(f, "specificity                  {}", opt(self.specificity))?;
+        let dx = opt(self.diagnosis_balanced_accuracy);
+        writeln!(f, "diagnosis_balanced_accuracy  {dx}")?;
+        write!(f, "{}", self.tiers)?;
+        match &self.quality {
+            Some(q) => write!(f, "{q}")?,
+            None => writeln!(
+                f,
+                "photo quality                not checked (the model has no quality gate)"
+            )?,
+        }
+        let pt = &self.photo_type;
+        let right = pt.accuracy.map_or(String::new(), |a| {
+            format!(
+                ", {} of {} as labelled ({})",
+                pt.correct,
+                pt.labelled,
+                pct(a)
+            )
+        });
+        writeln!(
+            f,
+            "photo_type                   dermoscopic {}, clinical {}{right}",
+            pt.dermoscopic, pt.clinical
+        )?;
+        writeln!(
+            f,
+            "images_per_second            {:.1}",
+            self.images_per_second
+        )?;
+        writeln!(f, "failed                       {}", self.failed.count)?;
+        for x in &self.failed.images {
+            writeln!(f, "  {}: {}", x.image, x.error)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TierTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "tiers                        benign  malignant")?;
+        for (name, c) in [
+            ("low", self.low),
+            ("moderate", self.moderate),
+            ("high", self.high),
+        ] {
+            writeln!(f, "  {name:<27}{:>6}  {:>9}", c.benign, c.malignant)?;
+        }
+        let opt_pct = |v: Option<f64>| v.map_or("n/a".to_string(), pct);
+        writeln!(
+            f,
+            "  malignant in low {}, benign in high {}",
+            opt_pct(self.malignant_in_low_fraction),
+            opt_pct(self.benign_in_high_fraction)
+        )
+    }
+}
+
+impl std::fmt::Display for QualityCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = |k: usize| pct(k as f64 / self.n.max(1) as f64);
+        writeln!(f, "photo quality (of {})", self.n)?;
+        writeln!(
+            f,
+            "  ok                         {:>6}  {}",
+            self.ok,
+            share(self.ok)
+        )?;
+        writeln!(
+            f,
+            "  retake                     {:>6}  {}",
+            self.retake,
+            share(self.retake)
+        )?;
+        let rs = &self.reasons;
+        for (name, k) in [
+            ("blurry", rs.blurry),
+            ("too_dark", rs.too_dark),
+            ("overexposed", rs.overexposed),
+            ("lesion_too_small", rs.lesion_too_small),
+            ("not_centred", rs.not_centred),
+        ] {
+            writeln!(f, "    {name:<25}{k:>6}  {}", share(k))?;
+        }
+        let nl = self.not_a_lesion;
+        writeln!(f, "  not_a_lesion               {nl:>6}  {}", share(nl))?;
+        if let (Some(k), Some(x)) = (self.as_expected, self.as_expected_fraction) {
+            writeln!(f, "  as expected                {k:>6}  {}", pct(x))?;
+        }
+        Ok(())
     }
 }
 

@@ -583,14 +583,27 @@ impl Manifest {
     }
 
     /// Internal consistency: supported preprocessing, vocabularies, shapes, ordered tiers.
+    /// Each block has its own check; [`Manifest::from_json`] runs them all once, and so does
+    /// `Classifier::from_parts` for a manifest a caller built or changed itself.
     pub fn validate(&self) -> Result<()> {
-        let bad = |s: String| Err(Error::manifest(s));
         if self.schema != SCHEMA {
-            return bad(format!(
+            return Err(Error::manifest(format!(
                 "schema {} is not supported (expected {SCHEMA})",
                 self.schema
-            ));
+            )));
         }
+        self.validate_preprocess()?;
+        self.validate_diagnoses()?;
+        self.validate_image_models()?;
+        self.validate_tabular()?;
+        if let Some(q) = &self.quality {
+            self.validate_quality(q, self.preprocess.size as usize)?;
+        }
+        Ok(())
+    }
+
+    fn validate_preprocess(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
         let p = &self.preprocess;
         if p.resize != "squash" {
             return bad(format!(
@@ -633,7 +646,11 @@ impl Manifest {
         {
             return bad("preprocess.mean must be finite and std positive".into());
         }
+        Ok(())
+    }
 
+    fn validate_diagnoses(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
         if self.diagnoses.len() < 2 {
             return bad("need at least 2 diagnoses".into());
         }
@@ -646,8 +663,11 @@ impl Manifest {
         unique(
             self.diagnoses.iter().map(|d| d.code.as_str()),
             "diagnoses code",
-        )?;
+        )
+    }
 
+    fn validate_image_models(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
         if self.image_models.is_empty() {
             return bad("no image_models".into());
         }
@@ -655,7 +675,7 @@ impl Manifest {
             self.image_models.iter().map(|m| m.id.as_str()),
             "image_models id",
         )?;
-        let side = p.size as usize;
+        let side = self.preprocess.size as usize;
         for m in &self.image_models {
             let ctx = format!("image model `{}`", m.id);
             if m.input_shape != [1, 3, side, side] {
@@ -680,7 +700,11 @@ impl Manifest {
                 self.default_image_model
             ));
         }
+        Ok(())
+    }
 
+    fn validate_tabular(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
         let t = &self.tabular;
         unique(
             t.features.iter().map(|f| f.name.as_str()),
@@ -736,9 +760,6 @@ impl Manifest {
                 t.default
             ));
         }
-        if let Some(q) = &self.quality {
-            self.validate_quality(q, side)?;
-        }
         Ok(())
     }
 
@@ -779,85 +800,108 @@ impl Manifest {
         if t.min_brightness > t.max_brightness {
             return bad("quality.thresholds: min_brightness exceeds max_brightness".into());
         }
-        if let Some(o) = &q.ood {
-            if !(o.threshold.is_finite() && o.hard_threshold.is_finite()) {
-                return bad("quality.ood thresholds must be finite".into());
+        match &q.ood {
+            Some(o) => self.validate_ood(o),
+            None => Ok(()),
+        }
+    }
+
+    /// The OOD gate names an image model and outputs that model has.
+    fn validate_ood(&self, o: &OodGate) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if !(o.threshold.is_finite() && o.hard_threshold.is_finite()) {
+            return bad("quality.ood thresholds must be finite".into());
+        }
+        let Some(m) = self.image_model(&o.model) else {
+            return bad(format!(
+                "quality.ood.model `{}` is not among image_models",
+                o.model
+            ));
+        };
+        if let Some(r) = o.retake_max {
+            if ![r.too_dark, r.overexposed, r.blurry]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return bad("quality.ood.retake_max values must be finite".into());
             }
-            let Some(m) = self.image_model(&o.model) else {
+            if o.retake_output.is_none() || o.retake_output != m.outputs.ood_retake {
                 return bad(format!(
-                    "quality.ood.model `{}` is not among image_models",
-                    o.model
-                ));
-            };
-            if let Some(r) = o.retake_max {
-                if ![r.too_dark, r.overexposed, r.blurry]
-                    .iter()
-                    .all(|v| v.is_finite())
-                {
-                    return bad("quality.ood.retake_max values must be finite".into());
-                }
-                if o.retake_output.is_none() || o.retake_output != m.outputs.ood_retake {
-                    return bad(format!(
                         "quality.ood.retake_output {:?} is not image model `{}`'s outputs.ood_retake ({:?})",
                         o.retake_output, o.model, m.outputs.ood_retake
                     ));
-                }
             }
-            if let Some(order) = &o.retake_order {
-                if order
-                    .iter()
-                    .map(String::as_str)
-                    .ne(["too_dark", "overexposed", "blurry"])
-                {
-                    return bad(format!("quality.ood.retake_order {order:?} must be [too_dark, overexposed, blurry]"));
-                }
-            }
-            if m.outputs.ood.as_deref() != Some(o.output.as_str()) {
+        }
+        if let Some(order) = &o.retake_order {
+            if order
+                .iter()
+                .map(String::as_str)
+                .ne(["too_dark", "overexposed", "blurry"])
+            {
                 return bad(format!(
-                    "quality.ood.output `{}` is not image model `{}`'s outputs.ood ({:?})",
-                    o.output, o.model, m.outputs.ood
+                    "quality.ood.retake_order {order:?} must be [too_dark, overexposed, blurry]"
                 ));
             }
-            if let Some(c) = &o.clinical {
-                if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
-                    return bad("quality.ood.clinical thresholds must be finite".into());
-                }
-                if c.retake_max.is_some()
-                    && (c.retake_output.is_none()
-                        || c.retake_output != m.outputs.ood_clinical_retake)
-                {
-                    return bad(format!(
-                        "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
-                        c.retake_output, o.model, m.outputs.ood_clinical_retake
-                    ));
-                }
-                if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
-                    return bad(format!(
-                        "quality.ood.clinical.output `{}` is not image model `{}`'s outputs.ood_clinical ({:?})",
-                        c.output, o.model, m.outputs.ood_clinical
-                    ));
-                }
-            }
-            if let Some(n) = &o.non_lesion {
-                if !n.threshold.is_finite() {
-                    return bad("quality.ood.non_lesion.threshold must be finite".into());
-                }
-                if n.min_colour.is_some_and(|c| !c.is_finite())
-                    || n.min_colour.is_some() != n.colour_output.is_some()
-                    || (n.colour_output.is_some() && n.colour_output != m.outputs.colour)
-                {
-                    return bad(format!(
-                        "quality.ood.non_lesion.colour_output {:?} / min_colour {:?} do not match image model `{}`'s outputs.colour ({:?})",
-                        n.colour_output, n.min_colour, o.model, m.outputs.colour
-                    ));
-                }
-                if m.outputs.non_lesion.as_deref() != Some(n.output.as_str()) {
-                    return bad(format!(
-                        "quality.ood.non_lesion.output `{}` is not image model `{}`'s outputs.non_lesion ({:?})",
-                        n.output, o.model, m.outputs.non_lesion
-                    ));
-                }
-            }
+        }
+        if m.outputs.ood.as_deref() != Some(o.output.as_str()) {
+            return bad(format!(
+                "quality.ood.output `{}` is not image model `{}`'s outputs.ood ({:?})",
+                o.output, o.model, m.outputs.ood
+            ));
+        }
+        if let Some(c) = &o.clinical {
+            Self::validate_clinical_ood(o, m, c)?;
+        }
+        if let Some(n) = &o.non_lesion {
+            Self::validate_non_lesion(o, m, n)?;
+        }
+        Ok(())
+    }
+
+    /// The clinical cuts name the model's clinical OOD outputs.
+    fn validate_clinical_ood(o: &OodGate, m: &ImageModel, c: &ClinicalOod) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
+            return bad("quality.ood.clinical thresholds must be finite".into());
+        }
+        if c.retake_max.is_some()
+            && (c.retake_output.is_none() || c.retake_output != m.outputs.ood_clinical_retake)
+        {
+            return bad(format!(
+                "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
+                c.retake_output, o.model, m.outputs.ood_clinical_retake
+            ));
+        }
+        if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
+            return bad(format!(
+                "quality.ood.clinical.output `{}` is not image model `{}`'s outputs.ood_clinical ({:?})",
+                c.output, o.model, m.outputs.ood_clinical
+            ));
+        }
+        Ok(())
+    }
+
+    /// The non-lesion cut names the model's non-lesion logit, and its colour cut (both or
+    /// neither of `colour_output` and `min_colour`) the model's colourfulness.
+    fn validate_non_lesion(o: &OodGate, m: &ImageModel, n: &NonLesionCut) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if !n.threshold.is_finite() {
+            return bad("quality.ood.non_lesion.threshold must be finite".into());
+        }
+        if n.min_colour.is_some_and(|c| !c.is_finite())
+            || n.min_colour.is_some() != n.colour_output.is_some()
+            || (n.colour_output.is_some() && n.colour_output != m.outputs.colour)
+        {
+            return bad(format!(
+                "quality.ood.non_lesion.colour_output {:?} / min_colour {:?} do not match image model `{}`'s outputs.colour ({:?})",
+                n.colour_output, n.min_colour, o.model, m.outputs.colour
+            ));
+        }
+        if m.outputs.non_lesion.as_deref() != Some(n.output.as_str()) {
+            return bad(format!(
+                "quality.ood.non_lesion.output `{}` is not image model `{}`'s outputs.non_lesion ({:?})",
+                n.output, o.model, m.outputs.non_lesion
+            ));
         }
         Ok(())
     }
@@ -890,6 +934,31 @@ impl Manifest {
             validate_head(&format!("{ctx} clinical head"), m.head(PhotoKind::Clinical))?;
         }
         Ok(())
+    }
+
+    /// The image model `image_id` and the tabular model `tabular_id` a classifier is built from,
+    /// each `None` for the manifest's default (`default_image_model`, `tabular.default`): the one
+    /// place the defaults are looked up. An id the manifest does not list is an input error that
+    /// names the ids it does.
+    pub fn resolve(
+        &self,
+        image_id: Option<&str>,
+        tabular_id: Option<&str>,
+    ) -> Result<(&ImageModel, &TabularModel)> {
+        let image_id = image_id.unwrap_or(&self.default_image_model);
+        let tabular_id = tabular_id.unwrap_or(&self.tabular.default);
+        let not_one_of = |field: &str, id: &str, ids: Vec<&str>| {
+            Error::input(field, format!("`{id}` is not one of: {}", ids.join(", ")))
+        };
+        let image = self.image_model(image_id).ok_or_else(|| {
+            let ids = self.image_models.iter().map(|m| m.id.as_str()).collect();
+            not_one_of("model", image_id, ids)
+        })?;
+        let tabular = self.tabular_model(tabular_id).ok_or_else(|| {
+            let ids = self.tabular.models.iter().map(|m| m.id.as_str()).collect();
+            not_one_of("tabular model", tabular_id, ids)
+        })?;
+        Ok((image, tabular))
     }
 
     /// The image model with this `id`.
@@ -1076,11 +1145,13 @@ pub(crate) mod tests {
     #[test]
     fn weight_storage_is_typed() {
         let mut v = sample_json();
-        v["image_models"][0]["weights"] =
-            serde_json::json!({"format": "int8-per-channel+float16", "kernels": 45, "float32_bytes": 15183373});
+        v["image_models"][0]["weights"] = serde_json::json!({"format": "int8-per-channel+float16", "kernels": 45, "float32_bytes": 15183373});
         let m = Manifest::from_json(v.to_string().as_bytes()).unwrap();
         let w = m.image_models[0].weights.as_ref().unwrap();
-        assert_eq!((w.format, w.kernels), (WeightFormat::Int8PerChannelFloat16, 45));
+        assert_eq!(
+            (w.format, w.kernels),
+            (WeightFormat::Int8PerChannelFloat16, 45)
+        );
         assert!(sample().image_models[0].weights.is_none());
         v["image_models"][0]["weights"]["format"] = "int4".into();
         assert!(Manifest::from_json(v.to_string().as_bytes()).is_err());
@@ -1151,7 +1222,18 @@ pub(crate) mod tests {
     fn shipped_manifest_is_valid() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.json");
         let m = Manifest::from_json(&std::fs::read(path).unwrap()).unwrap();
-        assert!(m.image_model(&m.default_image_model).is_some());
+        assert!(m.resolve(None, None).is_ok());
+    }
+
+    #[test]
+    fn resolve_names_the_ids_it_has() {
+        let m = sample();
+        let (im, tm) = m.resolve(None, None).unwrap();
+        assert_eq!((im.id.as_str(), tm.id.as_str()), ("m", "t"));
+        let e = m.resolve(Some("nope"), None).unwrap_err().to_string();
+        assert_eq!(e, "invalid field `model`: `nope` is not one of: m");
+        let e = m.resolve(None, Some("gone")).unwrap_err().to_string();
+        assert_eq!(e, "invalid field `tabular model`: `gone` is not one of: t");
     }
 
     #[test]

@@ -144,6 +144,21 @@ struct Optional {
     clinical: bool,
 }
 
+impl Optional {
+    fn of(names: &ImageOutputNames<'_>) -> Optional {
+        Optional {
+            ood: names.ood.is_some(),
+            ood_retake: names.ood_retake.is_some(),
+            ood_clinical: names.ood_clinical.is_some(),
+            ood_clinical_retake: names.ood_clinical_retake.is_some(),
+            photo_type: names.photo_type.is_some(),
+            non_lesion: names.non_lesion.is_some(),
+            colour: names.colour.is_some(),
+            clinical: names.clinical.is_some(),
+        }
+    }
+}
+
 /// A loaded image model.
 pub struct ImageNet {
     name: String,
@@ -249,16 +264,7 @@ impl ImageNet {
             plan,
             input_shape: input_shape.to_vec(),
             dims: (classes, emb, h, w),
-            has: Optional {
-                ood: names.ood.is_some(),
-                ood_retake: names.ood_retake.is_some(),
-                ood_clinical: names.ood_clinical.is_some(),
-                ood_clinical_retake: names.ood_clinical_retake.is_some(),
-                photo_type: names.photo_type.is_some(),
-                non_lesion: names.non_lesion.is_some(),
-                colour: names.colour.is_some(),
-                clinical: names.clinical.is_some(),
-            },
+            has: Optional::of(&names),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{ImageModel, Manifest, PhotoKind, TabularModel};
 use crate::model::{ImageNet, ImageOutputNames, ImageOutputs, TabularNet};
 use crate::preprocess::Preprocessor;
-use crate::quality::{Gate, QualityReport, Verdict};
+use crate::quality::{Gate, Measures, QualityReport, Verdict};
 use crate::tabular::{self, Metadata};
 
 /// What a result warns of, as a code: each front end words it itself (the CLI in `cli.rs`, the
@@ -111,6 +111,21 @@ pub struct Timings {
     pub tabular: f64,
     pub ensemble: f64,
     pub total: f64,
+}
+
+impl Timings {
+    /// From the clock's readings at the start and after decode, preprocess, CNN, tabular
+    /// model and ensemble.
+    fn between([start, decode, pre, cnn, tab, end]: [f64; 6]) -> Timings {
+        Timings {
+            decode: decode - start,
+            preprocess: pre - decode,
+            cnn: cnn - pre,
+            tabular: tab - cnn,
+            ensemble: end - tab,
+            total: end - start,
+        }
+    }
 }
 
 /// A `width x height` map, row-major.
@@ -223,6 +238,72 @@ fn verify(file: &str, expected: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// One pass's logits of the judging head: the clinical head's for a clinical photo (when the
+/// model has one), else the dermoscopic ones.
+fn head_logits(o: &ImageOutputs, clinical: bool) -> Vec<f32> {
+    match (clinical, &o.clinical_logits) {
+        (true, Some(l)) => l.clone(),
+        _ => o.logits.clone(),
+    }
+}
+
+/// A photo ready for the model: [`Classifier::prepare`]'s result.
+struct Prepared {
+    /// The model input, `[1, 3, size, size]` NCHW.
+    input: Vec<f32>,
+    /// The gate's measures on the resized photo, when the manifest has a gate.
+    measures: Option<Measures>,
+    /// `(width, height)` of the decoded, upright image.
+    size: (u32, u32),
+    /// The caller's clock after decoding.
+    t_decode: f64,
+}
+
+/// A probability's log, floored at the smallest positive f64 (a logit of the averaged turns).
+fn log_prob(p: f64) -> f32 {
+    p.max(f64::MIN_POSITIVE).ln() as f32
+}
+
+/// The code of the most probable diagnosis (the first of equals).
+fn top_dx(diagnosis: &[(String, f64)]) -> String {
+    diagnosis
+        .iter()
+        .fold(None::<&(String, f64)>, |best, d| match best {
+            Some(b) if b.1 >= d.1 => Some(b),
+            _ => Some(d),
+        })
+        .map(|(c, _)| c.clone())
+        .unwrap_or_default()
+}
+
+/// The image model's graph, with the outputs its manifest entry names.
+fn load_image_net(cfg: &ImageModel, bytes: &[u8], n_diagnoses: usize) -> Result<ImageNet> {
+    let o = &cfg.outputs;
+    ImageNet::load(
+        &cfg.file,
+        bytes,
+        &cfg.input,
+        &cfg.input_shape,
+        ImageOutputNames {
+            logits: &o.logits,
+            embedding: &o.embedding,
+            cam: &o.cam,
+            ood: o.ood.as_deref(),
+            ood_retake: o.ood_retake.as_deref(),
+            ood_clinical: o.ood_clinical.as_deref(),
+            ood_clinical_retake: o.ood_clinical_retake.as_deref(),
+            photo_type: cfg.photo_type.as_ref().map(|p| p.output.as_str()),
+            non_lesion: o.non_lesion.as_deref(),
+            colour: o.colour.as_deref(),
+            clinical: cfg
+                .clinical
+                .as_ref()
+                .map(|c| (c.logits.as_str(), c.cam.as_str())),
+        },
+        n_diagnoses,
+    )
+}
+
 impl Classifier {
     /// Build from the manifest JSON and the bytes of its default image and tabular models.
     /// Both blobs are checked against the manifest's SHA-256.
@@ -246,7 +327,8 @@ impl Classifier {
     }
 
     /// Build from a parsed manifest with a chosen image model and tabular model (by `id`),
-    /// given those models' bytes (checked by SHA-256).
+    /// given those models' bytes (checked by SHA-256). The manifest is validated here, as the
+    /// caller may have built or changed it.
     pub fn from_parts(
         manifest: Manifest,
         image_model_id: &str,
@@ -254,17 +336,12 @@ impl Classifier {
         image_model: &[u8],
         tabular_model: &[u8],
     ) -> Result<Classifier> {
-        Self::build(
-            manifest,
-            image_model_id,
-            tabular_model_id,
-            image_model,
-            tabular_model,
-            true,
-        )
+        manifest.validate()?;
+        let ids = (Some(image_model_id), Some(tabular_model_id));
+        Self::build(manifest, ids, (image_model, tabular_model), true)
     }
 
-    /// The manifest's default image and tabular models.
+    /// The manifest's default image and tabular models (`from_json` has validated it).
     fn build_default(
         manifest_json: &[u8],
         image_model: &[u8],
@@ -272,104 +349,47 @@ impl Classifier {
         check_sha256: bool,
     ) -> Result<Classifier> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let (image_id, tab_id) = (
-            manifest.default_image_model.clone(),
-            manifest.tabular.default.clone(),
-        );
         Self::build(
             manifest,
-            &image_id,
-            &tab_id,
-            image_model,
-            tabular_model,
+            (None, None),
+            (image_model, tabular_model),
             check_sha256,
         )
     }
 
+    /// From a validated manifest: `ids` are the image and tabular model ids (`None`: the
+    /// manifest's default), `bytes` those models' files.
     fn build(
         manifest: Manifest,
-        image_model_id: &str,
-        tabular_model_id: &str,
-        image_model: &[u8],
-        tabular_model: &[u8],
+        ids: (Option<&str>, Option<&str>),
+        bytes: (&[u8], &[u8]),
         check_sha256: bool,
     ) -> Result<Classifier> {
-        manifest.validate()?;
-        let image_cfg = manifest
-            .image_model(image_model_id)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .image_models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input(
-                    "model",
-                    format!("`{image_model_id}` is not one of: {}", ids.join(", ")),
-                )
-            })?;
-        let tabular_cfg = manifest
-            .tabular_model(tabular_model_id)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .tabular
-                    .models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input(
-                    "tabular model",
-                    format!("`{tabular_model_id}` is not one of: {}", ids.join(", ")),
-                )
-            })?;
+        let (image_cfg, tabular_cfg) = manifest.resolve(ids.0, ids.1)?;
+        let (image_cfg, tabular_cfg) = (image_cfg.clone(), tabular_cfg.clone());
         if check_sha256 {
-            verify(&image_cfg.file, &image_cfg.sha256, image_model)?;
-            verify(&tabular_cfg.file, &tabular_cfg.sha256, tabular_model)?;
+            verify(&image_cfg.file, &image_cfg.sha256, bytes.0)?;
+            verify(&tabular_cfg.file, &tabular_cfg.sha256, bytes.1)?;
         }
-
-        let image_net = ImageNet::load(
-            &image_cfg.file,
-            image_model,
-            &image_cfg.input,
-            &image_cfg.input_shape,
-            ImageOutputNames {
-                logits: &image_cfg.outputs.logits,
-                embedding: &image_cfg.outputs.embedding,
-                cam: &image_cfg.outputs.cam,
-                ood: image_cfg.outputs.ood.as_deref(),
-                ood_retake: image_cfg.outputs.ood_retake.as_deref(),
-                ood_clinical: image_cfg.outputs.ood_clinical.as_deref(),
-                ood_clinical_retake: image_cfg.outputs.ood_clinical_retake.as_deref(),
-                photo_type: image_cfg.photo_type.as_ref().map(|p| p.output.as_str()),
-                non_lesion: image_cfg.outputs.non_lesion.as_deref(),
-                colour: image_cfg.outputs.colour.as_deref(),
-                clinical: image_cfg
-                    .clinical
-                    .as_ref()
-                    .map(|c| (c.logits.as_str(), c.cam.as_str())),
-            },
-            manifest.diagnoses.len(),
-        )?;
+        let image_net = load_image_net(&image_cfg, bytes.0, manifest.diagnoses.len())?;
         let tabular_net = TabularNet::load(
             &tabular_cfg.file,
-            tabular_model,
+            bytes.1,
             &tabular_cfg.input,
             &tabular_cfg.output,
             manifest.tabular.width,
             tabular_cfg.positive_index,
         )?;
         let bg = &manifest.preprocess.alpha_background;
-        let model_version = if image_model_id == manifest.default_image_model {
+        let model_version = if image_cfg.id == manifest.default_image_model {
             manifest.model_version.clone()
         } else {
-            format!("{}+{}", manifest.model_version, image_model_id)
+            format!("{}+{}", manifest.model_version, image_cfg.id)
         };
         let gate = manifest
             .quality
             .as_ref()
-            .map(|q| Gate::new(q, image_model_id));
+            .map(|q| Gate::new(q, &image_cfg.id));
         Ok(Classifier {
             gate,
             malignant: manifest.malignant_indices(),
@@ -397,27 +417,9 @@ impl Classifier {
             std::fs::read(&p).map_err(|e| Error::io(&p, e))
         };
         let manifest = Manifest::from_json(&read("manifest.json")?)?;
-        let id = image_model_id
-            .unwrap_or(&manifest.default_image_model)
-            .to_string();
-        let image_file = manifest
-            .image_model(&id)
-            .map(|m| m.file.clone())
-            .ok_or_else(|| {
-                let ids: Vec<&str> = manifest
-                    .image_models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect();
-                Error::input("model", format!("`{id}` is not one of: {}", ids.join(", ")))
-            })?;
-        let tab_id = manifest.tabular.default.clone();
-        let tab_file = manifest
-            .tabular_model(&tab_id)
-            .map(|m| m.file.clone())
-            .ok_or_else(|| Error::manifest("tabular.default is not among tabular.models"))?;
-        let (image, tab) = (read(&image_file)?, read(&tab_file)?);
-        Self::from_parts(manifest, &id, &tab_id, &image, &tab)
+        let (image, tab) = manifest.resolve(image_model_id, None)?;
+        let (image, tab) = (read(&image.file)?, read(&tab.file)?);
+        Self::build(manifest, (image_model_id, None), (&image, &tab), true)
     }
 
     /// The manifest this classifier was built from.
@@ -473,16 +475,12 @@ impl Classifier {
             None
         };
 
-        let decoded = decode::decode(image_bytes, self.background)?;
-        let t_decode = now();
-        let (w, h) = decoded.image.dimensions();
-        let resized = self.preprocess.resize(&decoded.image);
-        drop(decoded);
-        // The gate measures the same canonical image the model sees (no second resize).
-        let side = self.preprocess.size();
-        let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
-        let input = self.preprocess.normalise(&resized);
-        drop(resized);
+        let Prepared {
+            input,
+            measures,
+            size: (w, h),
+            t_decode,
+        } = self.prepare(image_bytes, now)?;
         let t_pre = now();
         let turns = self.run_turns(&input)?;
         let t_cnn = now();
@@ -494,13 +492,7 @@ impl Classifier {
         let photo_type = self.photo_type(&turns, meta.photo_type);
         let head = self.image_cfg.head(photo_type.kind);
         let clinical = head.kind == PhotoKind::Clinical;
-        let head_logits: Vec<Vec<f32>> = turns
-            .iter()
-            .map(|o| match (clinical, &o.clinical_logits) {
-                (true, Some(l)) => l.clone(),
-                _ => o.logits.clone(),
-            })
-            .collect();
+        let head_logits: Vec<Vec<f32>> = turns.iter().map(|o| head_logits(o, clinical)).collect();
         let diagnosis = ensemble::combine_turns(&head_logits, head.turn_average);
         let r = ensemble::assess(diagnosis, &self.malignant, p_tab, head);
         // The photo as given: its heatmap lines up with the photo, and the gate was fitted on it.
@@ -513,45 +505,14 @@ impl Classifier {
             _ => out.cam.as_slice(),
         };
         let heatmap = self.malignant_heatmap(cam);
-        let diagnosis: Vec<(String, f64)> = self
-            .manifest
-            .diagnoses
-            .iter()
-            .zip(&r.diagnosis)
-            .map(|(d, p)| (d.code.clone(), *p))
-            .collect();
-        let top_dx = diagnosis
-            .iter()
-            .fold(None::<&(String, f64)>, |best, d| match best {
-                Some(b) if b.1 >= d.1 => Some(b),
-                _ => Some(d),
-            })
-            .map(|(c, _)| c.clone())
-            .unwrap_or_default();
-        let quality = self.gate.as_ref().zip(measures).map(|(g, m)| {
-            let (ood, verdict) = g.judge(&m, photo_type.kind, &out);
-            QualityReport {
-                verdict,
-                ood_score: ood,
-                measures: m,
-            }
-        });
-        let mut warnings = vec![Warning::CloseUp];
-        match &quality {
-            Some(q) => warnings.extend(Warning::of_verdict(q.verdict)),
-            None => warnings.push(Warning::NoGate),
-        }
-        let min_side = (self.preprocess.size() / 2) as u32;
-        if w.min(h) < min_side {
-            warnings.push(Warning::SmallImage {
-                width: w,
-                height: h,
-            });
-        }
+        let diagnosis = self.named(&r.diagnosis);
+        let quality = self.judge(measures, photo_type.kind, &out);
+        let warnings = self.warnings(quality.as_ref(), (w, h));
         let t_end = now();
         Ok(Assessment {
             malignant_probability: r.malignant_probability,
             risk_tier: r.risk_tier,
+            top_dx: top_dx(&diagnosis),
             diagnosis: DiagnosisProbs(diagnosis),
             image_probability: r.image_probability,
             tabular_probability: r.tabular_probability,
@@ -564,28 +525,73 @@ impl Classifier {
             warnings,
             quality,
             model_version: self.model_version.clone(),
-            timings_ms: Timings {
-                decode: t_decode - t_start,
-                preprocess: t_pre - t_decode,
-                cnn: t_cnn - t_pre,
-                tabular: t_tab - t_cnn,
-                ensemble: t_end - t_tab,
-                total: t_end - t_start,
-            },
-            top_dx,
+            timings_ms: Timings::between([t_start, t_decode, t_pre, t_cnn, t_tab, t_end]),
             heatmap,
             logits: match head_logits.as_slice() {
                 [one] => one.clone(),
-                _ => r
-                    .diagnosis
-                    .iter()
-                    .map(|p| p.max(f64::MIN_POSITIVE).ln() as f32)
-                    .collect(),
+                _ => r.diagnosis.iter().map(|p| log_prob(*p)).collect(),
             },
             embedding: out.embedding,
             ood_score: out.ood,
             image_size: (w, h),
         })
+    }
+
+    /// Decode, resize (squash), the gate's measures on the resized photo, normalise.
+    fn prepare(&self, image_bytes: &[u8], now: &dyn Fn() -> f64) -> Result<Prepared> {
+        let decoded = decode::decode(image_bytes, self.background)?;
+        let t_decode = now();
+        let size = decoded.image.dimensions();
+        let resized = self.preprocess.resize(&decoded.image);
+        drop(decoded);
+        // The gate measures the same canonical image the model sees (no second resize).
+        let side = self.preprocess.size();
+        let measures = self.gate.as_ref().map(|g| g.measures(&resized, side, side));
+        Ok(Prepared {
+            input: self.preprocess.normalise(&resized),
+            measures,
+            size,
+            t_decode,
+        })
+    }
+
+    /// Probabilities in manifest diagnosis order, paired with their codes.
+    fn named(&self, probs: &[f64]) -> Vec<(String, f64)> {
+        let codes = self.manifest.diagnoses.iter().map(|d| d.code.clone());
+        codes.zip(probs.iter().copied()).collect()
+    }
+
+    /// The gate's verdict on the photo's own pass, when the manifest has a gate.
+    fn judge(
+        &self,
+        measures: Option<Measures>,
+        kind: PhotoKind,
+        out: &ImageOutputs,
+    ) -> Option<QualityReport> {
+        let (gate, m) = self.gate.as_ref().zip(measures)?;
+        let (ood, verdict) = gate.judge(&m, kind, out);
+        Some(QualityReport {
+            verdict,
+            ood_score: ood,
+            measures: m,
+        })
+    }
+
+    /// The close-up warning always; the gate's verdict, or that there is no gate; a small photo.
+    fn warnings(&self, quality: Option<&QualityReport>, (w, h): (u32, u32)) -> Vec<Warning> {
+        let mut warnings = vec![Warning::CloseUp];
+        match quality {
+            Some(q) => warnings.extend(Warning::of_verdict(q.verdict)),
+            None => warnings.push(Warning::NoGate),
+        }
+        let min_side = (self.preprocess.size() / 2) as u32;
+        if w.min(h) < min_side {
+            warnings.push(Warning::SmallImage {
+                width: w,
+                height: h,
+            });
+        }
+        warnings
     }
 
     /// Preprocessed model input for `image_bytes` (`[1, 3, size, size]`, NCHW) — what the

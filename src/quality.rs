@@ -756,15 +756,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn verdict_order_follows_quality_py() {
-        let t = thresholds();
-        let cuts = Some(OodCuts {
+    /// A soft OOD cut at 1.0 and a hard one at 1.4.
+    fn cuts() -> Option<OodCuts> {
+        Some(OodCuts {
             threshold: 1.0,
             hard_threshold: 1.4,
             retake_max: None,
-        });
-        let good = good_photo();
+        })
+    }
+
+    #[test]
+    fn verdict_order_follows_quality_py() {
+        let (t, cuts, good) = (thresholds(), cuts(), good_photo());
         let dark = Measures {
             brightness: 30.0,
             sharpness: 0.5,
@@ -807,6 +810,11 @@ mod tests {
             verdict(&blurry, None, None, &t, None),
             Verdict::Retake(Reason::Blurry)
         );
+    }
+
+    #[test]
+    fn verdict_order_of_the_lesion_checks_follows_quality_py() {
+        let (t, cuts, good) = (thresholds(), cuts(), good_photo());
         // Soft OOD beats lesion size; size (area or contrast) beats centring.
         let small = Measures {
             lesion_area: 0.01,
@@ -949,7 +957,8 @@ mod tests {
             ..good_photo()
         };
         let blurry = Verdict::Retake(Reason::Blurry);
-        let nl = |m: &Measures, z: f32, c: f32, v: Verdict| g.non_lesion_first(m, Some(z), Some(c), v);
+        let nl =
+            |m: &Measures, z: f32, c: f32, v: Verdict| g.non_lesion_first(m, Some(z), Some(c), v);
         assert_eq!(nl(&good, 2.5, 0.2, Verdict::Ok), Verdict::NotALesion);
         assert_eq!(nl(&good, 2.5, 0.2, blurry), Verdict::NotALesion);
         assert_eq!(nl(&good, 1.5, 0.2, blurry), blurry);
@@ -959,7 +968,10 @@ mod tests {
         assert_eq!(nl(&good, 1.5, 0.0, blurry), Verdict::NotALesion);
         let too_dark = Verdict::Retake(Reason::TooDark);
         assert_eq!(nl(&dark, 1.5, 0.0, too_dark), too_dark);
-        assert_eq!(g.non_lesion_first(&good, None, None, Verdict::Ok), Verdict::Ok);
+        assert_eq!(
+            g.non_lesion_first(&good, None, None, Verdict::Ok),
+            Verdict::Ok
+        );
         // The cut belongs to its image model only.
         let other = Gate::new(q, "other");
         assert_eq!(

@@ -157,8 +157,7 @@ fn checksums_are_enforced() {
     let dir = common::models_dir();
     let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
     let m = Manifest::from_json(&manifest).unwrap();
-    let im = m.image_model(&m.default_image_model).unwrap();
-    let tm = m.tabular_model(&m.tabular.default).unwrap();
+    let (im, tm) = m.resolve(None, None).unwrap();
     let (image, tab) = (read_model(&im.file), read_model(&tm.file));
     let mut bad = image.clone();
     let mid = bad.len() / 2;

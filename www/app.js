@@ -24,7 +24,7 @@ engine.then(async () => {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
   const note = document.getElementById("offline-note");
   try {
-    await navigator.serviceWorker.register("sw.js", { scope: "./" });
+    await navigator.serviceWorker.register("sw.js", { scope: "./", type: "module" });
     await navigator.serviceWorker.ready; // resolves once the app and models are cached
     root.dataset.offline = "ready";
     if (note) note.textContent = "Ready to work offline on this device.";

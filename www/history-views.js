@@ -2,6 +2,7 @@
 // view of two checks with their heatmaps, the printable report, and the .ics reminder. Everything
 // is drawn on this device from IndexedDB (history.js): photos are decoded with createImageBitmap
 // onto canvases, so showing them makes no request of any kind.
+import { defaultModels } from "./choices.js";
 import * as store from "./history.js";
 
 const TIER_LABEL = { low: "Low risk", moderate: "Moderate risk", high: "High risk" };
@@ -250,7 +251,7 @@ function reportView(view) {
 
 /** The current model and its measured accuracy, as the model card (models/README.md) reports it via the manifest. */
 function modelAccuracy(manifest, modelVersion) {
-  const image = manifest?.image_models?.find((m) => m.id === manifest.default_image_model);
+  const image = manifest ? defaultModels(manifest).image : undefined;
   if (!image) return `Model: ${modelVersion ?? "unknown"}.`;
   const n = manifest.provenance?.splits?.test_images;
   return `Model: ${modelVersion} (${image.name}). Measured accuracy, from its model card: malignant ROC-AUC ` +

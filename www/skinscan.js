@@ -7,6 +7,10 @@
 //
 // The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
 // options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
+import { relaxedSimd, wasmFile } from "./choices.js";
+
+/** Whether this engine has relaxed SIMD (and so loads the relaxed-SIMD build): see choices.js. */
+export { relaxedSimd };
 
 /**
  * @typedef {object} LoadOptions
@@ -14,7 +18,7 @@
  * @property {string|URL} [manifestUrl] default `${base}models/manifest.json`
  * @property {string|URL} [modelsUrl]   folder the manifest's model files are relative to (default: the manifest's folder)
  * @property {string|URL} [wasmUrl]     default `${base}pkg/skinscan_relaxed_bg.wasm` where the browser has
- *   relaxed SIMD (see relaxedSimd()), else `${base}pkg/skinscan_bg.wasm`
+ *   relaxed SIMD (see choices.js relaxedSimd()), else `${base}pkg/skinscan_bg.wasm`
  * @property {string|URL} [workerUrl]   default `${base}worker.js`
  * @property {(p: {loaded: number, total: number}) => void} [onProgress] download progress in bytes
  *
@@ -54,7 +58,7 @@ export async function load(options = {}) {
   const urls = {
     manifestUrl: manifestUrl.href,
     modelsUrl: new URL(options.modelsUrl ?? ".", manifestUrl).href,
-    wasmUrl: new URL(options.wasmUrl ?? (relaxedSimd() ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm"), base).href,
+    wasmUrl: new URL(options.wasmUrl ?? wasmFile(), base).href,
   };
   const workerUrl = new URL(options.workerUrl ?? "worker.js", base);
 
@@ -120,20 +124,6 @@ export async function load(options = {}) {
       restart();
     },
   };
-}
-
-/**
- * Whether this engine has WebAssembly relaxed SIMD (Chrome 114+, Firefox 145+ at the time of
- * writing): then the page loads the build compiled with `+relaxed-simd`, whose matrix kernels
- * use fused multiply-add (measured by `./build.sh bench`), else the plain `+simd128` build.
- * The bytes are a 1-function module using `i8x16.relaxed_swizzle` (wasm-feature-detect's test);
- * www/sw.js repeats them to precache the same build.
- */
-export function relaxedSimd() {
-  return WebAssembly.validate(new Uint8Array([
-    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15,
-    253, 128, 2, 11,
-  ]));
 }
 
 /** Same-origin: a plain module worker. Cross-origin (widget served from a CDN): a blob shim that imports it. */

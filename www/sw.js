@@ -4,16 +4,17 @@
 //
 // Strategy: network first, cache as fallback, for same-origin GETs. Online you always get the
 // current build (HTTP revalidation makes unchanged files a cheap 304); offline the last good copy.
+//
+// A module service worker (app.js registers it with type "module"), so that it reads the default
+// models and the wasm build from choices.js, as the page and its worker do.
+import { defaultModels, wasmFile } from "./choices.js";
+
 const CACHE = "skinscan-app-v1";
-// The wasm build this browser will load: skinscan.js's relaxedSimd() picks it with these same bytes.
-const RELAXED_SIMD = WebAssembly.validate(new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15,
-  253, 128, 2, 11,
-]));
 const CORE = [
-  "./", "index.html", "embed.html", "app.js", "ui.js", "questions.js", "skinscan.js", "worker.js", "widget.js",
-  "history.js", "history-ui.js", "history-views.js", "style.css", "icons/icon.svg", "pkg/skinscan.js",
-  RELAXED_SIMD ? "pkg/skinscan_relaxed_bg.wasm" : "pkg/skinscan_bg.wasm",
+  "./", "index.html", "embed.html", "app.js", "ui.js", "ui-markup.js", "ui-render.js", "questions.js", "choices.js",
+  "skinscan.js", "worker.js", "widget.js", "history.js", "history-ui.js", "history-views.js", "style.css",
+  "icons/icon.svg", "pkg/skinscan.js",
+  wasmFile(), // the build this browser will load
   "models/manifest.json",
 ];
 
@@ -24,8 +25,7 @@ self.addEventListener("install", (event) => {
       await cache.addAll(CORE);
       // The model files are whatever the manifest names as defaults: read it rather than list them here.
       const manifest = await (await cache.match("models/manifest.json")).json();
-      const image = manifest.image_models.find((m) => m.id === manifest.default_image_model);
-      const tabular = manifest.tabular.models.find((m) => m.id === manifest.tabular.default);
+      const { image, tabular } = defaultModels(manifest);
       await cache.addAll([image, tabular].map((m) => new URL(m.file, new URL("models/", self.registration.scope)).href));
       await self.skipWaiting();
     })(),

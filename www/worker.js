@@ -13,6 +13,7 @@
 //
 // bench/ours.js imports loadClassifier() to time these very loading steps, and then replaces
 // this module's onmessage with its own (its body runs after this module's).
+import { defaultModels } from "./choices.js";
 import init, { Classifier } from "./pkg/skinscan.js";
 
 let classifier = null;
@@ -53,8 +54,7 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl }) {
   } catch {
     throw new Error(`${manifestUrl} is not valid JSON`);
   }
-  const image = pick(manifest.image_models, manifest.default_image_model, "image model");
-  const tabular = pick(manifest.tabular?.models, manifest.tabular?.default, "tabular model");
+  const { image, tabular } = defaultModels(manifest);
 
   // One progress bar over all three downloads. The manifest knows the models' sizes; the wasm's
   // comes from Content-Length (absent or compressed on some hosts: then the bar just fills late).
@@ -73,12 +73,6 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl }) {
   const built = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
   const steps_ms = { download_check_compile: t1 - t0, construct: performance.now() - t1 };
   return { classifier: built, manifest, modelVersion: built.model_version(), steps_ms };
-}
-
-function pick(list, wanted, what) {
-  const found = Array.isArray(list) && list.find((m) => m.id === wanted);
-  if (!found) throw new Error(`the manifest names no ${what} "${wanted}"`);
-  return found;
 }
 
 async function get(url) {

@@ -95,18 +95,10 @@ pub fn classifier() -> &'static Classifier {
 pub fn classifier_with_turns(turns: usize) -> Classifier {
     let bytes = std::fs::read(models_dir().join("manifest.json")).unwrap();
     let mut m = skinscan::Manifest::from_json(&bytes).unwrap();
-    let (img, tab) = (m.default_image_model.clone(), m.tabular.default.clone());
-    let entry = m.image_models.iter_mut().find(|e| e.id == img).unwrap();
+    let (img, tab) = m.resolve(None, None).unwrap();
+    let (img, tab) = (img.clone(), tab.clone());
+    let entry = m.image_models.iter_mut().find(|e| e.id == img.id).unwrap();
     entry.quarter_turns = turns;
-    let img_file = entry.file.clone();
-    let tab_file = m
-        .tabular
-        .models
-        .iter()
-        .find(|t| t.id == tab)
-        .unwrap()
-        .file
-        .clone();
     let read = |f: &str| std::fs::read(models_dir().join(f)).unwrap();
-    Classifier::from_parts(m, &img, &tab, &read(&img_file), &read(&tab_file)).unwrap()
+    Classifier::from_parts(m, &img.id, &tab.id, &read(&img.file), &read(&tab.file)).unwrap()
 }

@@ -101,6 +101,14 @@ def build_manifest(a, cfgs, tab_use, tab_auc, results, train, val, test, n_tab, 
     }
 
 
+def default_models(manifest: dict) -> tuple[dict, dict]:
+    """The manifest's default image and tabular model entries (as www/choices.js and
+    `Manifest::resolve` pick them)."""
+    image = next(m for m in manifest["image_models"] if m["id"] == manifest["default_image_model"])
+    tab = next(m for m in manifest["tabular"]["models"] if m["id"] == manifest["tabular"]["default"])
+    return image, tab
+
+
 GOLDEN_META = [None, {"age": 65, "sex": "male", "site": "posterior torso"}, {"age": 30, "sex": "female"}]
 
 
@@ -172,10 +180,9 @@ def write_golden(a, manifest, golden_dir: Path, log) -> None:
     fx = golden_dir / "golden"
     fx.mkdir(exist_ok=True)
     samples = sorted((a.data / "samples").glob("*.jpg"))
-    mid = manifest["default_image_model"]
-    cfg = next(m for m in manifest["image_models"] if m["id"] == mid)
+    cfg, tab_cfg = default_models(manifest)
     sess = export.OrtImage(a.out / cfg["file"], cfg.get("quarter_turns", 1))
-    tab_file = a.out / next(m for m in manifest["tabular"]["models"] if m["id"] == manifest["tabular"]["default"])["file"]
+    tab_file = a.out / tab_cfg["file"]
     cases = []
     big = [s for s in samples if min(Image.open(s).size) > 400][:3]
     for i, s in enumerate(big):
@@ -210,7 +217,7 @@ def write_golden(a, manifest, golden_dir: Path, log) -> None:
         out.append({"image": rel, "kind": kind, "metadata": meta, "expected": res,
                     "input_checksum": {"sum": float(x.astype(np.float64).sum()), "first": [float(v) for v in x.reshape(-1)[:8]]}})
     export.write_json(golden_dir / "golden.json", {
-        "model_version": manifest["model_version"], "image_model": mid,
+        "model_version": manifest["model_version"], "image_model": cfg["id"],
         "note": "image paths starting with samples/ are under the shared data folder; others are relative to this file",
         "cases": out})
     log(f"golden: {len(out)} cases -> {golden_dir / 'golden.json'}")
