@@ -424,34 +424,22 @@ struct NonLesion {
 impl Gate {
     /// The gate of a (validated) manifest `quality` block for the image model `image_model_id`.
     pub fn new(q: &Quality, image_model_id: &str) -> Gate {
-        let ood = q
-            .ood
-            .as_ref()
-            .filter(|o| o.model == image_model_id)
-            .map(|o| OodCuts {
-                threshold: o.threshold,
-                hard_threshold: o.hard_threshold,
-                retake_max: o.retake_max,
-            });
-        let clinical = q
-            .ood
-            .as_ref()
-            .filter(|o| o.model == image_model_id)
-            .and_then(|o| o.clinical.as_ref())
-            .map(|c| OodCuts {
-                threshold: c.threshold,
-                hard_threshold: c.hard_threshold,
-                retake_max: c.retake_max,
-            });
-        let non_lesion = q
-            .ood
-            .as_ref()
-            .filter(|o| o.model == image_model_id)
-            .and_then(|o| o.non_lesion.as_ref())
-            .map(|n| NonLesion {
-                threshold: n.threshold,
-                min_colour: n.min_colour,
-            });
+        // The OOD block belongs to one image model; another model gets the photo checks only.
+        let own = q.ood.as_ref().filter(|o| o.model == image_model_id);
+        let ood = own.map(|o| OodCuts {
+            threshold: o.threshold,
+            hard_threshold: o.hard_threshold,
+            retake_max: o.retake_max,
+        });
+        let clinical = own.and_then(|o| o.clinical.as_ref()).map(|c| OodCuts {
+            threshold: c.threshold,
+            hard_threshold: c.hard_threshold,
+            retake_max: c.retake_max,
+        });
+        let non_lesion = own.and_then(|o| o.non_lesion.as_ref()).map(|n| NonLesion {
+            threshold: n.threshold,
+            min_colour: n.min_colour,
+        });
         Gate {
             params: q.params,
             thresholds: q.thresholds,
