@@ -45,7 +45,15 @@ def fetch(cache: Path, packages: list[str] = PACKAGES, log=print) -> tuple[Path,
     missing = [p for p in packages if p not in have]
     if missing:
         log(f"non-lesion photos: apt-get download {' '.join(missing)}")
-        r = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+        download = lambda: subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+        r = download()
+        if r.returncode != 0:
+            # A fresh machine may never have read the package lists (build.sh only does when it
+            # installs Chromium): read them once, as root or through sudo, and try again.
+            root_cmd = [] if os.geteuid() == 0 else ["sudo", "-n"]
+            log("non-lesion photos: apt-get update, then download again")
+            subprocess.run(root_cmd + ["apt-get", "update"], capture_output=True)
+            r = download()
         if r.returncode != 0:
             raise RuntimeError(f"apt-get download {' '.join(missing)} failed:\n{r.stderr.strip()}")
         have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
