@@ -4,18 +4,24 @@
     python training/mixed.py --data ../shared/data --models models          # the shipped run
     python training/mixed.py --data ../shared/data --models /tmp/m --smoke  # CI: tiny subsets
 
+Run it after training/compact.py (which stores the network's kernels as int8/float16): every fit
+here is then made on what the shipped, compact network computes.
+
 Stages (each a function below; features are cached under --work, so a rerun resumes):
  1. data      PAD-UFES-20 `train` (split by patient into 5 folds), HAM10000 validation (split by
               lesion exactly as train.py; the network never trained on it), ISIC 2017 and a sample of
               HAM10000 training images. `ham10000-test` and PAD `test` are read only by the report.
- 2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, and its
-              block-10 statistics, for every photo (onnxruntime, about 3 minutes on 2 cores).
+ 2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, its
+              block-10 statistics and colourfulness, for every photo, and for views of pictures
+              that are not of skin (non_lesion.py: Debian packages fetched into the cache)
+              (onnxruntime, about 5 minutes on 2 cores; cached per network hash).
  3. heads     photo type (dermoscopic / clinical) and the phone-photo head, logistic regressions
               on the embedding; out-of-fold predictions for everything fitted after them.
  4. tabular   XGBoost and LightGBM on age, sex, site and the six answers plus the size, on ISIC
               metadata, HAM10000 training rows and PAD training rows.
  5. ensemble  calibration, stacker and tiers per photo type, each on validation photos of that
-              type; the "low" boundary by mixed.conservative_low.
+              type; the "low" boundary by mixed.conservative_low. Then the gate's clinical cuts
+              and its non-lesion head and black-and-white cut.
  6. export    the heads appended to the shipped graph (dermoscopic outputs untouched), checked in
               onnxruntime; tabular models exported and checked; manifest rewritten.
  7. report    figures on the untouched test sets, models/report/mixed.json and the model card.
