@@ -126,6 +126,32 @@ pub struct OodGate {
     /// photos are judged by `output` and `threshold` like dermoscopic ones.
     #[serde(default)]
     pub clinical: Option<ClinicalOod>,
+    /// The non-lesion head's cut, for photos of both types. Without it, only the distances
+    /// above turn pictures away.
+    #[serde(default)]
+    pub non_lesion: Option<NonLesionCut>,
+}
+
+/// The gate's non-lesion head: a logit of "not a skin lesion" and the cut above which a photo
+/// is `not_a_lesion` whatever else the gate measures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NonLesionCut {
+    /// The output holding the logit (must be the model's `outputs.non_lesion`).
+    pub output: String,
+    pub threshold: f64,
+    /// The output holding the photo's colourfulness (the model's `outputs.colour`) and the
+    /// least a well-exposed lesion photo has; below it a photo is black and white.
+    #[serde(default)]
+    pub colour_output: Option<String>,
+    #[serde(default)]
+    pub min_colour: Option<f64>,
+    #[serde(default)]
+    pub validation: Option<serde_json::Value>,
+    #[serde(default)]
+    pub fitted_on: Option<serde_json::Value>,
+    #[serde(default)]
+    pub provenance: Option<serde_json::Value>,
 }
 
 /// The OOD cut for clinical photos: distance from phone photos rather than from dermoscopy.
@@ -235,10 +261,62 @@ pub struct ImageModel {
     /// For people: the dermoscopic head's validation figures (the low-tier promise per source).
     #[serde(default)]
     pub validation: Option<serde_json::Value>,
+    /// How the file stores its weights (issue 15); absent = float32 throughout.
+    #[serde(default)]
+    pub weights: Option<WeightStorage>,
 }
 
 fn one_turn() -> usize {
     1
+}
+
+/// How an image model's file stores its weights. Either way the network computes in float32:
+/// compact kernels are expanded by constant nodes in the graph, which tract folds at load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightStorage {
+    pub format: WeightFormat,
+    /// Kernels stored compactly, and how.
+    pub kernels: usize,
+    #[serde(default)]
+    pub int8_kernels: Option<usize>,
+    #[serde(default)]
+    pub float16_kernels: Option<usize>,
+    #[serde(default)]
+    pub newly_quantized: Option<usize>,
+    #[serde(default)]
+    pub max_abs_int8_weight_error: Option<f64>,
+    /// For people: how the float16 kernels were chosen, and the logit change it bought.
+    #[serde(default)]
+    pub float16_budget: Option<u64>,
+    #[serde(default)]
+    pub float16_weights: Option<u64>,
+    #[serde(default)]
+    pub chosen_on: Option<String>,
+    #[serde(default)]
+    pub mean_abs_logit_change_all_int8: Option<f64>,
+    #[serde(default)]
+    pub mean_abs_logit_change_chosen: Option<f64>,
+    /// Size of the float32 file it was made from.
+    #[serde(default)]
+    pub float32_bytes: Option<u64>,
+    /// For people: how far the compact graph's outputs are from the float32 graph's.
+    #[serde(default)]
+    pub max_abs_diff_vs_float32: Option<serde_json::Value>,
+    #[serde(default)]
+    pub checked_on: Option<String>,
+}
+
+/// The storage formats the training scripts write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WeightFormat {
+    /// Every weight float32.
+    #[serde(rename = "float32")]
+    Float32,
+    /// Convolution kernels as int8 with one float32 scale per output channel, except those
+    /// int8 would move most, kept as float16 (`training/skinscan_train/compact.py`).
+    #[serde(rename = "int8-per-channel+float16")]
+    Int8PerChannelFloat16,
 }
 
 /// The kind of photo, which picks the head, calibration, stacker, tiers and OOD cut.
@@ -372,6 +450,12 @@ pub struct ImageOutputs {
     /// `[1, 3]` the same against phone photos degraded as too dark, overexposed, blurry.
     #[serde(default)]
     pub ood_clinical_retake: Option<String>,
+    /// `[1, 1]` logit of "not a skin lesion" (the gate's non-lesion head), when the model has it.
+    #[serde(default)]
+    pub non_lesion: Option<String>,
+    /// `[1, 1]` the input's colourfulness (0 for a black-and-white photo), when the model has it.
+    #[serde(default)]
+    pub colour: Option<String>,
 }
 
 /// Platt scaling of the image model's malignant logit: `sigmoid(a * z + b)`.
@@ -766,23 +850,58 @@ impl Manifest {
             ));
         }
         if let Some(c) = &o.clinical {
-            if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
-                return bad("quality.ood.clinical thresholds must be finite".into());
-            }
-            if c.retake_max.is_some()
-                && (c.retake_output.is_none() || c.retake_output != m.outputs.ood_clinical_retake)
-            {
-                return bad(format!(
-                        "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
-                        c.retake_output, o.model, m.outputs.ood_clinical_retake
-                    ));
-            }
-            if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
-                return bad(format!(
-                        "quality.ood.clinical.output `{}` is not image model `{}`'s outputs.ood_clinical ({:?})",
-                        c.output, o.model, m.outputs.ood_clinical
-                    ));
-            }
+            Self::validate_clinical_ood(o, m, c)?;
+        }
+        if let Some(n) = &o.non_lesion {
+            Self::validate_non_lesion(o, m, n)?;
+        }
+        Ok(())
+    }
+
+    /// The clinical cuts name the model's clinical OOD outputs.
+    fn validate_clinical_ood(o: &OodGate, m: &ImageModel, c: &ClinicalOod) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if !(c.threshold.is_finite() && c.hard_threshold.is_finite()) {
+            return bad("quality.ood.clinical thresholds must be finite".into());
+        }
+        if c.retake_max.is_some()
+            && (c.retake_output.is_none() || c.retake_output != m.outputs.ood_clinical_retake)
+        {
+            return bad(format!(
+                "quality.ood.clinical.retake_output {:?} is not image model `{}`'s outputs.ood_clinical_retake ({:?})",
+                c.retake_output, o.model, m.outputs.ood_clinical_retake
+            ));
+        }
+        if m.outputs.ood_clinical.as_deref() != Some(c.output.as_str()) {
+            return bad(format!(
+                "quality.ood.clinical.output `{}` is not image model `{}`'s outputs.ood_clinical ({:?})",
+                c.output, o.model, m.outputs.ood_clinical
+            ));
+        }
+        Ok(())
+    }
+
+    /// The non-lesion cut names the model's non-lesion logit, and its colour cut (both or
+    /// neither of `colour_output` and `min_colour`) the model's colourfulness.
+    fn validate_non_lesion(o: &OodGate, m: &ImageModel, n: &NonLesionCut) -> Result<()> {
+        let bad = |s: String| Err(Error::manifest(s));
+        if !n.threshold.is_finite() {
+            return bad("quality.ood.non_lesion.threshold must be finite".into());
+        }
+        if n.min_colour.is_some_and(|c| !c.is_finite())
+            || n.min_colour.is_some() != n.colour_output.is_some()
+            || (n.colour_output.is_some() && n.colour_output != m.outputs.colour)
+        {
+            return bad(format!(
+                "quality.ood.non_lesion.colour_output {:?} / min_colour {:?} do not match image model `{}`'s outputs.colour ({:?})",
+                n.colour_output, n.min_colour, o.model, m.outputs.colour
+            ));
+        }
+        if m.outputs.non_lesion.as_deref() != Some(n.output.as_str()) {
+            return bad(format!(
+                "quality.ood.non_lesion.output `{}` is not image model `{}`'s outputs.non_lesion ({:?})",
+                n.output, o.model, m.outputs.non_lesion
+            ));
         }
         Ok(())
     }
@@ -1021,6 +1140,21 @@ pub(crate) mod tests {
             .unwrap()
             .ood
             .is_none());
+    }
+
+    #[test]
+    fn weight_storage_is_typed() {
+        let mut v = sample_json();
+        v["image_models"][0]["weights"] = serde_json::json!({"format": "int8-per-channel+float16", "kernels": 45, "float32_bytes": 15183373});
+        let m = Manifest::from_json(v.to_string().as_bytes()).unwrap();
+        let w = m.image_models[0].weights.as_ref().unwrap();
+        assert_eq!(
+            (w.format, w.kernels),
+            (WeightFormat::Int8PerChannelFloat16, 45)
+        );
+        assert!(sample().image_models[0].weights.is_none());
+        v["image_models"][0]["weights"]["format"] = "int4".into();
+        assert!(Manifest::from_json(v.to_string().as_bytes()).is_err());
     }
 
     #[test]

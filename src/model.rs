@@ -97,6 +97,10 @@ pub struct ImageOutputNames<'a> {
     pub ood_clinical_retake: Option<&'a str>,
     /// Optional `[1, 1]` photo-type logit (clinical vs dermoscopic).
     pub photo_type: Option<&'a str>,
+    /// Optional `[1, 1]` logit of "not a skin lesion" (the gate's non-lesion head).
+    pub non_lesion: Option<&'a str>,
+    /// Optional `[1, 1]` colourfulness of the input.
+    pub colour: Option<&'a str>,
     /// Optional second head: `[1, classes]` logits and `[1, classes, h, w]` maps.
     pub clinical: Option<(&'a str, &'a str)>,
 }
@@ -121,6 +125,10 @@ pub struct ImageOutputs {
     pub ood_clinical_retake: Option<[f32; 3]>,
     /// Logit of "clinical photo", when the model has a photo-type head.
     pub photo_type: Option<f32>,
+    /// Logit of "not a skin lesion", when the model has the gate's non-lesion head.
+    pub non_lesion: Option<f32>,
+    /// The input's colourfulness (0 = black and white), when the model computes it.
+    pub colour: Option<f32>,
     /// The clinical head's logits and maps, when the model has one.
     pub clinical_logits: Option<Vec<f32>>,
     pub clinical_cam: Option<Vec<f32>>,
@@ -134,7 +142,24 @@ struct Optional {
     ood_clinical: bool,
     ood_clinical_retake: bool,
     photo_type: bool,
+    non_lesion: bool,
+    colour: bool,
     clinical: bool,
+}
+
+impl Optional {
+    fn of(names: &ImageOutputNames<'_>) -> Optional {
+        Optional {
+            ood: names.ood.is_some(),
+            ood_retake: names.ood_retake.is_some(),
+            ood_clinical: names.ood_clinical.is_some(),
+            ood_clinical_retake: names.ood_clinical_retake.is_some(),
+            photo_type: names.photo_type.is_some(),
+            non_lesion: names.non_lesion.is_some(),
+            colour: names.colour.is_some(),
+            clinical: names.clinical.is_some(),
+        }
+    }
 }
 
 /// A loaded image model.
@@ -188,12 +213,14 @@ impl ImageNet {
         // The optional one-value and per-problem ([1, 3]) scores, in the order they are loaded.
         let one = |s: &[usize]| s.iter().product::<usize>() == 1;
         let per_problem = |s: &[usize]| s == [1, 3];
-        let scores: [(Option<&str>, &dyn Fn(&[usize]) -> bool, &str); 5] = [
+        let scores: [(Option<&str>, &dyn Fn(&[usize]) -> bool, &str); 7] = [
             (names.ood, &one, "[1]"),
             (names.ood_retake, &per_problem, "[1, 3]"),
             (names.ood_clinical, &one, "[1]"),
             (names.ood_clinical_retake, &per_problem, "[1, 3]"),
             (names.photo_type, &one, "[1]"),
+            (names.non_lesion, &one, "[1]"),
+            (names.colour, &one, "[1]"),
         ];
         let mut wanted = vec![names.logits, names.embedding, names.cam];
         wanted.extend(scores.iter().filter_map(|(n, _, _)| *n));
@@ -240,14 +267,7 @@ impl ImageNet {
             plan,
             input_shape: input_shape.to_vec(),
             dims: (classes, emb, h, w),
-            has: Optional {
-                ood: names.ood.is_some(),
-                ood_retake: names.ood_retake.is_some(),
-                ood_clinical: names.ood_clinical.is_some(),
-                ood_clinical_retake: names.ood_clinical_retake.is_some(),
-                photo_type: names.photo_type.is_some(),
-                clinical: names.clinical.is_some(),
-            },
+            has: Optional::of(&names),
         })
     }
 
@@ -306,6 +326,8 @@ impl ImageNet {
         let ood_clinical_retake =
             scalar(has.ood_clinical_retake)?.and_then(|v| <[f32; 3]>::try_from(v).ok());
         let photo_type = scalar(has.photo_type)?.and_then(|v| v.first().copied());
+        let non_lesion = scalar(has.non_lesion)?.and_then(|v| v.first().copied());
+        let colour = scalar(has.colour)?.and_then(|v| v.first().copied());
         let clinical_logits = scalar(has.clinical)?;
         let clinical_cam = scalar(has.clinical)?;
         if (has.ood_retake && ood_retake.is_none())
@@ -322,6 +344,8 @@ impl ImageNet {
             ood_clinical,
             ood_clinical_retake,
             photo_type,
+            non_lesion,
+            colour,
             clinical_logits,
             clinical_cam,
         })

@@ -312,6 +312,8 @@ fn load_image_net(cfg: &ImageModel, bytes: &[u8], n_diagnoses: usize) -> Result<
             ood_clinical: o.ood_clinical.as_deref(),
             ood_clinical_retake: o.ood_clinical_retake.as_deref(),
             photo_type: cfg.photo_type.as_ref().map(|p| p.output.as_str()),
+            non_lesion: o.non_lesion.as_deref(),
+            colour: o.colour.as_deref(),
             clinical: cfg
                 .clinical
                 .as_ref()

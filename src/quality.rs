@@ -410,42 +410,93 @@ pub struct Gate {
     ood: Option<OodCuts>,
     /// The cuts on the clinical score (`ood_clinical`), for clinical photos, when fitted.
     clinical: Option<OodCuts>,
+    /// The non-lesion head's cut and the least colour a well-exposed lesion photo has, for
+    /// photos of both types, when fitted.
+    non_lesion: Option<NonLesion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct NonLesion {
+    threshold: f64,
+    min_colour: Option<f64>,
 }
 
 impl Gate {
     /// The gate of a (validated) manifest `quality` block for the image model `image_model_id`.
     pub fn new(q: &Quality, image_model_id: &str) -> Gate {
-        let ood = q
-            .ood
-            .as_ref()
-            .filter(|o| o.model == image_model_id)
-            .map(|o| OodCuts {
-                threshold: o.threshold,
-                hard_threshold: o.hard_threshold,
-                retake_max: o.retake_max,
-            });
-        let clinical = q
-            .ood
-            .as_ref()
-            .filter(|o| o.model == image_model_id)
-            .and_then(|o| o.clinical.as_ref())
-            .map(|c| OodCuts {
-                threshold: c.threshold,
-                hard_threshold: c.hard_threshold,
-                retake_max: c.retake_max,
-            });
+        // The OOD block belongs to one image model; another model gets the photo checks only.
+        let own = q.ood.as_ref().filter(|o| o.model == image_model_id);
+        let ood = own.map(|o| OodCuts {
+            threshold: o.threshold,
+            hard_threshold: o.hard_threshold,
+            retake_max: o.retake_max,
+        });
+        let clinical = own.and_then(|o| o.clinical.as_ref()).map(|c| OodCuts {
+            threshold: c.threshold,
+            hard_threshold: c.hard_threshold,
+            retake_max: c.retake_max,
+        });
+        let non_lesion = own.and_then(|o| o.non_lesion.as_ref()).map(|n| NonLesion {
+            threshold: n.threshold,
+            min_colour: n.min_colour,
+        });
         Gate {
             params: q.params,
             thresholds: q.thresholds,
             ood,
             clinical,
+            non_lesion,
         }
     }
 
     /// The verdict for a photo of `kind` from the model's outputs for it, with the OOD score
     /// it was judged on (`None` when no OOD cut applies). A clinical photo is judged on its
     /// distance from phone photos when the manifest has that cut, else like a dermoscopic one.
+    /// Before either, a photo the non-lesion head scores above its cut is not a lesion.
     pub(crate) fn judge(
+        &self,
+        m: &Measures,
+        kind: PhotoKind,
+        out: &ImageOutputs,
+    ) -> (Option<f64>, Verdict) {
+        let (used, verdict) = self.judge_distances(m, kind, out);
+        (
+            used,
+            self.non_lesion_first(m, out.non_lesion, out.colour, verdict),
+        )
+    }
+
+    /// `verdict`, unless the non-lesion head's logit is beyond its cut, or the photo is well
+    /// exposed and has less colour than any lesion photo (black and white): then `not_a_lesion`.
+    /// A too dark or overexposed photo keeps its retake advice: it loses its colour that way.
+    pub fn non_lesion_first(
+        &self,
+        m: &Measures,
+        logit: Option<f32>,
+        colour: Option<f32>,
+        verdict: Verdict,
+    ) -> Verdict {
+        let Some(nl) = self.non_lesion else {
+            return verdict;
+        };
+        let head = logit.is_some_and(|z| f64::from(z) > nl.threshold);
+        let exposed = !matches!(
+            photo_problem(m, &self.thresholds),
+            Some(Reason::TooDark | Reason::Overexposed)
+        );
+        let grey = exposed
+            && nl
+                .min_colour
+                .zip(colour)
+                .is_some_and(|(min, c)| f64::from(c) < min);
+        if head || grey {
+            Verdict::NotALesion
+        } else {
+            verdict
+        }
+    }
+
+    fn judge_distances(
         &self,
         m: &Measures,
         kind: PhotoKind,
@@ -876,6 +927,53 @@ mod tests {
         let q = m.quality.as_ref().unwrap();
         assert!(Gate::new(q, "m").uses_ood());
         assert!(!Gate::new(q, "other").uses_ood());
+    }
+
+    #[test]
+    fn non_lesion_head_turns_a_photo_away_before_anything_else() {
+        let mut v = crate::manifest::tests::sample_with_quality_json();
+        v["image_models"][0]["outputs"]["non_lesion"] = "nl".into();
+        v["image_models"][0]["outputs"]["colour"] = "colour".into();
+        v["quality"]["ood"]["non_lesion"] = serde_json::json!(
+            {"output": "nl", "threshold": 2.0, "colour_output": "colour", "min_colour": 0.01});
+        let m = crate::manifest::Manifest::from_json(v.to_string().as_bytes()).unwrap();
+        let q = m.quality.as_ref().unwrap();
+        let g = Gate::new(q, "m");
+        let good = good_photo();
+        let dark = Measures {
+            brightness: 0.01,
+            ..good_photo()
+        };
+        let blurry = Verdict::Retake(Reason::Blurry);
+        let nl =
+            |m: &Measures, z: f32, c: f32, v: Verdict| g.non_lesion_first(m, Some(z), Some(c), v);
+        assert_eq!(nl(&good, 2.5, 0.2, Verdict::Ok), Verdict::NotALesion);
+        assert_eq!(nl(&good, 2.5, 0.2, blurry), Verdict::NotALesion);
+        assert_eq!(nl(&good, 1.5, 0.2, blurry), blurry);
+        assert_eq!(nl(&good, 1.5, 0.2, Verdict::Ok), Verdict::Ok);
+        // Black and white: not a lesion photo, unless darkness took the colour away.
+        assert_eq!(nl(&good, 1.5, 0.0, Verdict::Ok), Verdict::NotALesion);
+        assert_eq!(nl(&good, 1.5, 0.0, blurry), Verdict::NotALesion);
+        let too_dark = Verdict::Retake(Reason::TooDark);
+        assert_eq!(nl(&dark, 1.5, 0.0, too_dark), too_dark);
+        assert_eq!(
+            g.non_lesion_first(&good, None, None, Verdict::Ok),
+            Verdict::Ok
+        );
+        // The cut belongs to its image model only.
+        let other = Gate::new(q, "other");
+        assert_eq!(
+            other.non_lesion_first(&good, Some(9.0), Some(0.0), Verdict::Ok),
+            Verdict::Ok
+        );
+        // A cut on an output the model does not have is a manifest error.
+        v["quality"]["ood"]["non_lesion"]["colour_output"] = "elsewhere".into();
+        let e = crate::manifest::Manifest::from_json(v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        v["quality"]["ood"]["non_lesion"]["colour_output"] = "colour".into();
+        v["quality"]["ood"]["non_lesion"]["output"] = "elsewhere".into();
+        let e = crate::manifest::Manifest::from_json(v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("non_lesion"), "{e}");
     }
 
     #[test]

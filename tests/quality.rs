@@ -1,7 +1,9 @@
 //! The quality gate's must-show figures (issue 6), with the shipped (real) models:
 //!
 //! * `ham10000-test` (in distribution): at most 2 % `not_a_lesion` and at most 5 % `retake`;
-//! * the gate set's non-lesion photos (`training/gate_set.py`): at least 90 % `not_a_lesion`;
+//! * the gate set's non-lesion photos (`training/gate_set.py`): at least 90 % `not_a_lesion`,
+//!   and as many on its second non-lesion set (pictures from Debian packages that training does
+//!   not use, blind to every choice made for the gate);
 //! * its blurred / darkened / overexposed lesion photos: at least 80 % `retake` with the
 //!   right reason.
 //!
@@ -113,6 +115,7 @@ fn gate_holds_its_measured_figures() {
 
     let test = gate(c, &data.join("ham10000-test"));
     let non_lesion = gate(c, &out.join("non_lesion"));
+    let other = gate(c, &out.join("non_lesion_other"));
     let degraded = gate(c, &out.join("degraded"));
     std::fs::remove_dir_all(&out).ok();
     // The page's sample photos (in distribution too): printed, not asserted (11 images).
@@ -163,27 +166,20 @@ fn gate_holds_its_measured_figures() {
             test.n
         ),
     );
-    // Issue 6's target is >= 90%, and was met (100%) before photos the detector calls clinical
-    // got their own gate (issue 12): some textures and blurred faces look like phone photos of
-    // skin to it (25 of 32 measured). That miss is printed, not hidden; the assertion guards the
-    // measured figure so it cannot slip further unnoticed. See the issue 12 note.
-    let f = share(non_lesion.not_a_lesion, &non_lesion);
-    eprintln!(
-        "{} non-lesion not_a_lesion {:.1}% ({} of {}) >= 90% (issue 6's target)",
-        if f >= 0.90 { "PASS" } else { "MISSED" },
-        100.0 * f,
-        non_lesion.not_a_lesion,
-        non_lesion.n
-    );
-    check(
-        f >= 0.75,
-        format!(
-            "non-lesion not_a_lesion {:.1}% ({} of {}) >= 75% (the figure measured with the clinical gate)",
-            100.0 * f,
-            non_lesion.not_a_lesion,
-            non_lesion.n
-        ),
-    );
+    // Issue 6's target. The gate set's non-lesion photos stopped being blind to the gate's design
+    // in issue 12 (their misses were looked at); the second set was never looked at photo by photo.
+    for (name, q) in [("non-lesion", &non_lesion), ("other non-lesion", &other)] {
+        let f = share(q.not_a_lesion, q);
+        check(
+            f >= 0.90,
+            format!(
+                "{name} not_a_lesion {:.1}% ({} of {}) >= 90%",
+                100.0 * f,
+                q.not_a_lesion,
+                q.n
+            ),
+        );
+    }
     let right = degraded
         .as_expected
         .expect("the degraded set has expected verdicts");

@@ -4,18 +4,24 @@
     python training/mixed.py --data ../shared/data --models models          # the shipped run
     python training/mixed.py --data ../shared/data --models /tmp/m --smoke  # CI: tiny subsets
 
+Run it after training/compact.py (which stores the network's kernels as int8/float16): every fit
+here is then made on what the shipped, compact network computes.
+
 Stages (each a function below; features are cached under --work, so a rerun resumes):
  1. data      PAD-UFES-20 `train` (split by patient into 5 folds), HAM10000 validation (split by
               lesion exactly as train.py; the network never trained on it), ISIC 2017 and a sample of
               HAM10000 training images. `ham10000-test` and PAD `test` are read only by the report.
- 2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, and its
-              block-10 statistics, for every photo (onnxruntime, about 3 minutes on 2 cores).
+ 2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, its
+              block-10 statistics and colourfulness, for every photo, and for views of pictures
+              that are not of skin (non_lesion.py: Debian packages fetched into the cache)
+              (onnxruntime, about 5 minutes on 2 cores; cached per network hash).
  3. heads     photo type (dermoscopic / clinical) and the phone-photo head, logistic regressions
               on the embedding; out-of-fold predictions for everything fitted after them.
  4. tabular   XGBoost and LightGBM on age, sex, site and the six answers plus the size, on ISIC
               metadata, HAM10000 training rows and PAD training rows.
  5. ensemble  calibration, stacker and tiers per photo type, each on validation photos of that
-              type; the "low" boundary by mixed.conservative_low.
+              type; the "low" boundary by mixed.conservative_low. Then the gate's clinical cuts
+              and its non-lesion head and black-and-white cut.
  6. export    the heads appended to the shipped graph (dermoscopic outputs untouched), checked in
               onnxruntime; tabular models exported and checked; manifest rewritten.
  7. report    figures on the untouched test sets, models/report/mixed.json and the model card.
@@ -33,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from skinscan_train import data, ensemble, export, metrics, mixed, photos, quality, tabular  # noqa: E402
+from skinscan_train import data, ensemble, export, metrics, mixed, non_lesion, photos, quality, tabular  # noqa: E402
 
 IMAGE_MODEL = "effnet_lite0"
 TURNS = 4
-from skinscan_train.mixed import DERM_WEIGHT, HEAD_C, HIGH_SPEC, LOW_BUDGET, PT_C  # noqa: E402
+from skinscan_train.mixed import DERM_WEIGHT, HEAD_C, HIGH_SPEC, LOW_BUDGET, NL_C, NL_LESION_PCT, NL_VIEWS, PT_C  # noqa: E402,F401
 
 
 def parse():
@@ -47,6 +53,8 @@ def parse():
     ap.add_argument("--work", type=Path, default=None, help="feature cache (default ~/.cache/skinscan/mixed[-smoke])")
     ap.add_argument("--smoke", action="store_true", help="tiny subsets: every stage in a few minutes")
     ap.add_argument("--seed", type=int, default=20261126, help="train.py's seed: the same HAM10000 split")
+    ap.add_argument("--non-lesion-cache", type=Path, default=None,
+                    help="where the non-lesion pictures' Debian packages are fetched (default $SKINSCAN_CACHE/nonlesion)")
     ap.add_argument("--golden", type=Path, default=None,
                     help="where golden.json + fixtures go (default: <models>/../tests/fixtures, or <models>/golden with --smoke)")
     return ap.parse_args()
@@ -71,6 +79,8 @@ def load_sets(a) -> dict:
         s = {k: sorted(rng.sample(v, min(len(v), 60 if k in ("pad_train", "ham_val") else 24)), key=lambda p: p.image)
              for k, v in s.items()}
     s["ham_train_rows"] = ham_tr if not a.smoke else ham_tr[:500]
+    nl_cache = a.non_lesion_cache or non_lesion.default_cache("nonlesion")
+    s["non_lesion"], s["non_lesion_provenance"] = non_lesion.build(nl_cache, NL_VIEWS, a.seed, 24 if a.smoke else None)
     s["exclude"] = {it.image for it in ham + i17} | {p.image for p in s["ham_test"]}
     return s
 
@@ -88,6 +98,8 @@ def features(a, s: dict, work: Path, log) -> dict:
     f["pad_test_soft"] = photos.embed(emb, s["pad_test"], 1, work / "pad_test_soft.npz", soft_seed=8, log=log)
     # Phone photos made too dark, overexposed or blurry: the clinical gate's hard cut.
     f["pad_train_degraded"] = photos.embed(emb, s["pad_train"], 1, work / "pad_train_degraded.npz", degrade_seed=9, log=log)
+    # Pictures that are not of skin: the gate's non-lesion head.
+    f["non_lesion"] = photos.embed(emb, s["non_lesion"], 1, work / "non_lesion.npz", log=log)
     return f
 
 
@@ -227,16 +239,60 @@ def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
     return g
 
 
+NL_LESION_SOURCES = ("ham_val", "isic2017", "ham_train_sample", "pad_train", "pad_train_soft", "pad_train_degraded")
+
+
+def fit_non_lesion(s: dict, f: dict, folds: np.ndarray, log) -> dict:
+    """The gate's non-lesion head: lesion photos of both kinds (dermoscopic, phone, phone made
+    soft, and made too dark, overexposed or blurry: those must get retake advice, not this) against
+    views of pictures that are not of skin. Out of fold (lesion photos by the folds used
+    elsewhere, pictures by picture), its cut is the NL_LESION_PCT percentile on the worst lesion
+    source, so at most about 0.5% of any kind of lesion photo is turned away by it."""
+    pos = mixed.non_lesion_x(f["non_lesion"])
+    neg = [mixed.non_lesion_x(f[k]) for k in NL_LESION_SOURCES]
+    X = np.concatenate(neg + [pos])
+    y = np.r_[np.zeros(sum(len(n) for n in neg)), np.ones(len(pos))]
+    pad_folds = {"pad_train": folds, "pad_train_soft": folds, "pad_train_degraded": folds}
+    groups = sorted({p.group for p in s["non_lesion"]})
+    order = np.random.default_rng(0).permutation(len(groups))
+    pic_fold = {g: int(order[i]) % 5 for i, g in enumerate(groups)}
+    kf = np.concatenate([pad_folds.get(k, np.arange(len(n)) % 5) for k, n in zip(NL_LESION_SOURCES, neg)]
+                        + [np.array([pic_fold[p.group] for p in s["non_lesion"]])])
+    fit = lambda m: mixed.fit_linear(X[m], y[m], NL_C, class_weight="balanced")
+    oof = mixed.oof_linear(X, y, kf, fit).ravel()
+    head = fit(np.ones(len(y), bool))
+    start, per_source = 0, {}
+    for k, n in zip(NL_LESION_SOURCES, neg):
+        per_source[k] = oof[start:start + len(n)]
+        start += len(n)
+    cut = float(max(np.percentile(v, NL_LESION_PCT) for v in per_source.values()))
+    head["threshold"] = cut
+    # No skin photo is black and white. A well-exposed photo (too dark and overexposed ones get
+    # retake advice) below this colourfulness is not a lesion photo: half the 0.1th percentile of
+    # the least colourful well-exposed lesion source.
+    exposed = ("ham_val", "isic2017", "ham_train_sample", "pad_train", "pad_train_soft")
+    low = {k: float(np.percentile(f[k]["chroma"], 0.1)) for k in exposed}
+    head["min_colour"] = mixed.MIN_COLOUR_FRACTION * min(low.values())
+    head["provenance"] = s["non_lesion_provenance"]
+    head["validation"] = {"non_lesion_views_caught_oof": float((oof[start:] > cut).mean()),
+                          "lesion_photos_turned_away_oof": {k: float((v > cut).mean()) for k, v in per_source.items()},
+                          "pictures": len(groups), "views": int(len(pos))}
+    head["validation"]["colour_p0_1_by_source"] = low
+    log(f"non-lesion head: cut {cut:.3f}; {head['validation']}")
+    return head
+
+
 # ------------------------------------------------------------------ 6. export
 def export_all(a, s: dict, f: dict, heads: dict, tab: dict, ood: dict, staging: Path, log) -> dict:
     src = a.models / "image_effnet_lite0.onnx"
     base = staging / "base.onnx"
     mixed.strip_heads(src, base)
     out = staging / "image_effnet_lite0.onnx"
-    mixed.add_heads(base, out, heads["photo_type"], heads["clinical"], ood, photos.STATS_NODE, photos.FMAP_NODE)
+    mixed.add_heads(base, out, heads["photo_type"], heads["clinical"], ood, ood["non_lesion"], photos.STATS_NODE, photos.FMAP_NODE)
     from skinscan_train import preprocess
     check = np.stack([preprocess.preprocess(str(p.path))[0] for p in (s["pad_test"][:2] + s["ham_val"][:2])])
-    diff = {"effnet_lite0_heads": mixed.check_heads(out, check, heads["photo_type"], heads["clinical"], ood, photos.STATS_NODE)}
+    diff = {"effnet_lite0_heads": mixed.check_heads(out, check, heads["photo_type"], heads["clinical"], ood, ood["non_lesion"],
+                                                    photos.STATS_NODE)}
     Xv = tabular.encode_items(s["pad_test"][:50] + s["ham_val"][:50])
     for name, m in tab["models"].items():
         path = staging / f"tabular_{name}.onnx"
@@ -254,6 +310,11 @@ def main():
     t0 = time.time()
     work = a.work or Path.home() / ".cache" / "skinscan" / ("mixed-smoke" if a.smoke else "mixed")
     work.mkdir(parents=True, exist_ok=True)
+    # Features belong to one network: the caches live in a folder named after the shipped graph
+    # without this stage's heads (a compacted or retrained network gets fresh features).
+    mixed.strip_heads(a.models / "image_effnet_lite0.onnx", work / "network.onnx")
+    work = work / f"network-{export.sha256(work / 'network.onnx')[:12]}"
+    work.mkdir(exist_ok=True)
     log = lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True)
     random.seed(a.seed); np.random.seed(a.seed)
     s = load_sets(a)
@@ -265,6 +326,7 @@ def main():
     tab = fit_tabular(a, s, folds, log)
     ens = fit_ensembles(a, s, f, heads, tab, folds, log)
     ood = fit_ood(f, folds, log)
+    ood["non_lesion"] = fit_non_lesion(s, f, folds, log)
     staging = work / "export"
     shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
     diff = export_all(a, s, f, heads, tab, ood, staging, log)

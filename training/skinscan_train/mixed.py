@@ -9,6 +9,10 @@ What the image model gains (all computed from tensors the graph already has):
   clinical_cam     [1, 7, h, w]  that head applied at every position of the last feature map
   ood_clinical     [1]       Mahalanobis distance of the block-10 statistics from PAD training photos
   ood_clinical_retake [1, 3] the same statistics against PAD photos made too dark, overexposed, blurry
+  non_lesion       [1, 1]    logit of "not a skin lesion", a logistic regression on the block-10
+                             statistics and the photo's colourfulness, trained on lesion photos of
+                             both kinds against pictures that are not of skin (non_lesion.py)
+  colour           [1, 1]    that colourfulness (photos.chroma): 0 for a black-and-white photo
 
 The pipeline averages the clinical head's logits over the quarter turns it already runs (for a
 linear head, the same as applying it to the mean embedding, which is what it was fitted on); the
@@ -23,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import ensemble, metrics
 from .data import CLASSES
+from .photos import chroma
 
 PHOTO_TYPES = ["dermoscopic", "clinical"]
 
@@ -33,6 +38,10 @@ PT_C = 0.1             # photo type on block-10 statistics: best worst-source ac
 CLINICAL_FROM = 0.5    # P(clinical) from which a photo is clinical (the balanced head's logit 0)
 LOW_BUDGET = 0.025     # upper 95% bound of malignant-in-low on every validation source (promise 5%, halved for source shift)
 HIGH_SPEC = 0.90
+NL_C = 0.1             # non-lesion head: best out-of-fold recall (grouped by picture) of 0.01, 0.1, 1
+NL_LESION_PCT = 99.5   # its cut: this percentile of out-of-fold scores on the worst lesion source
+NL_VIEWS = 6           # views per non-lesion picture
+MIN_COLOUR_FRACTION = 0.5  # a well-exposed photo less colourful than half the least colourful lesion photos is not one
 
 
 # ------------------------------------------------------------------ linear heads
@@ -134,8 +143,15 @@ def mahalanobis(g: dict, stats) -> np.ndarray:
     return (z * z).sum(1) / g["dim"]
 
 
+# ------------------------------------------------------------------ non-lesion head
+def non_lesion_x(f: dict) -> np.ndarray:
+    """The non-lesion head's features: block-10 statistics, colourfulness and its log."""
+    c = np.asarray(f["chroma"], np.float64)[:, None]
+    return np.concatenate([np.asarray(f["stats"], np.float64), c, np.log(c + 0.01)], 1)
+
+
 # ------------------------------------------------------------------ ONNX surgery
-HEAD_OUTPUTS = ["photo_type", "clinical_logits", "clinical_cam", "ood_clinical", "ood_clinical_retake"]
+HEAD_OUTPUTS = ["photo_type", "clinical_logits", "clinical_cam", "ood_clinical", "ood_clinical_retake", "non_lesion", "colour"]
 
 
 def strip_heads(onnx_in, onnx_out) -> None:
@@ -154,7 +170,8 @@ def strip_heads(onnx_in, onnx_out) -> None:
     onnx.save(m, str(onnx_out))
 
 
-def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, stats_node: str, fmap_node: str) -> None:
+def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, non_lesion: dict, stats_node: str,
+              fmap_node: str) -> None:
     """Append the heads to the shipped graph. Existing outputs are untouched (same nodes, same
     weights), so every dermoscopic figure stays bit-identical."""
     import onnx
@@ -174,8 +191,22 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, st
     rt = ood["retake"]
     f32("mx_ocr_mu", np.stack([t["mu"] for t in rt])[None]); f32("mx_ocr_L", np.stack([t["L"] for t in rt]))
     f32("mx_ocr_scale", np.array(1.0 / rt[0]["dim"]))
+    from .preprocess import MEAN, STD
+    f32("mx_nl_std", np.reshape(STD, (1, 3, 1, 1))); f32("mx_nl_mean", np.reshape(MEAN, (1, 3, 1, 1)))
+    f32("mx_nl_eps", np.array([0.01])); f32("mx_nl_W", non_lesion["W"].reshape(1, -1)); f32("mx_nl_b", np.reshape(non_lesion["b"], 1))
     n = helper.make_node
     g.node.extend([
+        n("Mul", ["input0", "mx_nl_std"], ["mx_nl_s"], name="mx/nl_std"),
+        n("Add", ["mx_nl_s", "mx_nl_mean"], ["mx_nl_rgb"], name="mx/nl_mean"),
+        n("ReduceMax", ["mx_nl_rgb"], ["mx_nl_max"], axes=[1], keepdims=1, name="mx/nl_max"),
+        n("ReduceMin", ["mx_nl_rgb"], ["mx_nl_min"], axes=[1], keepdims=1, name="mx/nl_min"),
+        n("Sub", ["mx_nl_max", "mx_nl_min"], ["mx_nl_spread"], name="mx/nl_spread"),
+        n("ReduceMean", ["mx_nl_spread"], ["mx_nl_chroma4"], axes=[2, 3], keepdims=0, name="mx/nl_chroma"),
+        n("Add", ["mx_nl_chroma4", "mx_nl_eps"], ["mx_nl_ce"], name="mx/nl_eps"),
+        n("Log", ["mx_nl_ce"], ["mx_nl_logc"], name="mx/nl_log"),
+        n("Concat", [stats_node, "mx_nl_chroma4", "mx_nl_logc"], ["mx_nl_x"], axis=1, name="mx/nl_concat"),
+        n("Gemm", ["mx_nl_x", "mx_nl_W", "mx_nl_b"], ["non_lesion"], transB=1, name="mx/non_lesion"),
+        n("Identity", ["mx_nl_chroma4"], ["colour"], name="mx/colour"),
         n("Gemm", [stats_node, "mx_pt_W", "mx_pt_b"], ["photo_type"], transB=1, name="mx/photo_type"),
         n("Gemm", ["embedding", "mx_cl_W", "mx_cl_b"], ["clinical_logits"], transB=1, name="mx/clinical_logits"),
         n("Einsum", ["mx_cl_W", fmap_node], ["mx_cam_raw"], equation="kc,nchw->nkhw", name="mx/cam"),
@@ -199,12 +230,15 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, st
         helper.make_tensor_value_info("clinical_cam", TensorProto.FLOAT, [1, k, None, None]),
         helper.make_tensor_value_info("ood_clinical", TensorProto.FLOAT, [1]),
         helper.make_tensor_value_info("ood_clinical_retake", TensorProto.FLOAT, [1, 3]),
+        helper.make_tensor_value_info("non_lesion", TensorProto.FLOAT, [1, 1]),
+        helper.make_tensor_value_info("colour", TensorProto.FLOAT, [1, 1]),
     ])
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, str(onnx_out))
 
 
-def check_heads(onnx_path, x: np.ndarray, photo_type: dict, clinical: dict, ood: dict, stats_node: str) -> float:
+def check_heads(onnx_path, x: np.ndarray, photo_type: dict, clinical: dict, ood: dict, non_lesion: dict,
+                stats_node: str) -> float:
     """onnxruntime on the new graph against the heads applied in numpy to the graph's own
     embedding and statistics; returns the worst difference (relative for the OOD distance)."""
     import onnx
@@ -218,7 +252,9 @@ def check_heads(onnx_path, x: np.ndarray, photo_type: dict, clinical: dict, ood:
         e = o["embedding"].astype(np.float64)
         want = {"photo_type": apply_linear(photo_type, o[stats_node]), "clinical_logits": apply_linear(clinical, e),
                 "ood_clinical": mahalanobis(ood, o[stats_node]),
-                "ood_clinical_retake": np.array([mahalanobis(t, o[stats_node])[0] for t in ood["retake"]])}
+                "ood_clinical_retake": np.array([mahalanobis(t, o[stats_node])[0] for t in ood["retake"]]),
+                "non_lesion": apply_linear(non_lesion, non_lesion_x({"stats": o[stats_node], "chroma": [chroma(xi)]})),
+                "colour": np.array([chroma(xi)])}
         for name, w in want.items():
             d = np.abs(o[name].reshape(-1) - w.reshape(-1))
             worst = max(worst, float((d / np.maximum(1.0, np.abs(w.reshape(-1)))).max()))

@@ -147,9 +147,9 @@ def embed(emb: Embedder, items: list[Photo], turns: int, cache: Path, soft_seed:
     degraded after the resize (:func:`degrade`)."""
     if cache.exists():
         d = dict(np.load(cache))
-        if len(d["emb"]) == len(items):
+        if len(d["emb"]) == len(items) and "chroma" in d:
             return d
-    out = {k: [] for k in ("emb", "p7", "ood", "ood_retake", "stats")}
+    out = {k: [] for k in ("emb", "p7", "ood", "ood_retake", "stats", "chroma")}
 
     def load(i):
         it = items[i]
@@ -177,6 +177,7 @@ def embed(emb: Embedder, items: list[Photo], turns: int, cache: Path, soft_seed:
             out["ood"].append(r["ood"].reshape(n, turns)[:, 0])
             out["ood_retake"].append(r["ood_retake"].reshape(n, turns, 3)[:, 0])
             out["stats"].append(r[STATS_NODE].reshape(n, turns, -1)[:, 0])
+            out["chroma"].append(np.array([chroma(v) for v in xs]))
             if (s // batch) % 25 == 0:
                 log(f"  embed {cache.name}: {s + n}/{len(items)} ({(s + n) / max(time.time() - t0, 1e-6):.1f} photos/s)")
     d = {k: np.concatenate(v) for k, v in out.items()}
@@ -186,6 +187,14 @@ def embed(emb: Embedder, items: list[Photo], turns: int, cache: Path, soft_seed:
     # How long computing this cache took, for the model card's rebuild time.
     cache.with_suffix(".seconds").write_text(f"{time.time() - t0:.1f}\n")
     return d
+
+
+def chroma(x: np.ndarray) -> float:
+    """How coloured the photo is: the mean over pixels of (largest - smallest channel) on the
+    model's input (3xHxW, normalised) taken back to [0, 1]. 0 for a black-and-white photo;
+    skin never is. The graph computes the same from its input (``mixed.add_heads``)."""
+    rgb = x * np.asarray(preprocess.STD, np.float32)[:, None, None] + np.asarray(preprocess.MEAN, np.float32)[:, None, None]
+    return float((rgb.max(0) - rgb.min(0)).mean())
 
 
 def cached_seconds(work: Path) -> float | None:

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from conftest import ROOT
-from skinscan_train import mixed, photos, preprocess
+from skinscan_train import mixed, non_lesion, photos, preprocess
 
 
 def test_mixed_stage_adds_heads_and_reruns_cleanly(tmp_path, data_dir):
@@ -23,6 +23,9 @@ def test_mixed_stage_adds_heads_and_reruns_cleanly(tmp_path, data_dir):
     assert e["photo_type"]["output"] == "photo_type" and e["clinical"]["turn_average"] == "logits"
     assert e["outputs"]["ood_clinical"] == "ood_clinical"
     assert m["quality"]["ood"]["clinical"]["hard_threshold"] >= m["quality"]["ood"]["clinical"]["threshold"]
+    nl = m["quality"]["ood"]["non_lesion"]
+    assert e["outputs"]["non_lesion"] == nl["output"] == "non_lesion" and np.isfinite(nl["threshold"])
+    assert set(nl["provenance"]["debian_packages"]) == set(non_lesion.PACKAGES)
     for head in (e, e["clinical"]):
         for path in ("image_only", "with_metadata"):
             t = head["tiers"][path]
@@ -32,7 +35,7 @@ def test_mixed_stage_adds_heads_and_reruns_cleanly(tmp_path, data_dir):
     assert m["tabular"]["width"] == 18 and m["provenance"]["smoke"] is True
     s = ort.InferenceSession(str(models / e["file"]), providers=["CPUExecutionProvider"])
     names = [o.name for o in s.get_outputs()]
-    assert names.count("photo_type") == 1 and names.count("clinical_logits") == 1, names
+    assert names.count("photo_type") == 1 and names.count("clinical_logits") == 1 and names.count("non_lesion") == 1, names
     pad = [p for p in photos.read_pad(data_dir) if p.split == "test"][:1]
     x = preprocess.preprocess(str(pad[0].path))
     o = dict(zip(names, s.run(None, {"input0": x})))
