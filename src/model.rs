@@ -289,6 +289,8 @@ impl ImageNet {
             && o.ood_clinical.is_some() == has.ood_clinical
             && o.ood_clinical_retake.is_some() == has.ood_clinical_retake
             && o.photo_type.is_some() == has.photo_type
+            && o.non_lesion.is_some() == has.non_lesion
+            && o.colour.is_some() == has.colour
             && o.clinical_logits.as_ref().map(Vec::len) == has.clinical.then_some(classes)
             && o.clinical_cam.as_ref().map(Vec::len) == has.clinical.then_some(classes * h * w);
         if ok {
