@@ -5,9 +5,10 @@
 #                         models into www/models
 #   ./build.sh serve [PORT]   build, then serve www/ on http://127.0.0.1:PORT/ (default 8000)
 #   ./build.sh test       every test: cargo test, the training smoke tests, the browser tests
-#   ./build.sh bench [--runs N] [--cold N]   our wasm vs onnxruntime-web on the same model, side by
-#                         side in headless Chromium, plus native tract and sizes (issue 5); writes
-#                         bench/results.json and bench/results.md. Not part of `test`.
+#   ./build.sh bench [--runs N] [--cold N] [--phone-cold N] [--phone-runs N]   our wasm vs
+#                         onnxruntime-web on the same model, side by side in headless Chromium, plus
+#                         native tract and sizes (issue 5), and under Lighthouse's mobile profile
+#                         (issue 15); writes bench/results.json and bench/results.md. Not part of `test`.
 #   ./build.sh --help
 #
 # It installs what a fresh machine lacks: the wasm32 target, wasm-bindgen-cli at the version in
@@ -265,6 +266,11 @@ cmd_test() {
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/run.mjs
+  say "the worker's streaming SHA-256 against node:crypto (issue 15)"
+  node tests/e2e/sha256.mjs
+  say "browser tests: quarter turns in parallel, loading progress (issue 15)"
+  SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
+    node tests/e2e/parallel.mjs
   say "browser tests: saved history (issue 14)"
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/history.mjs
@@ -279,7 +285,7 @@ cmd_bench() {
   cmd_build
   say "cargo build --release --bin skinscan (the native reference)"
   cargo build --release --bin skinscan
-  say "benchmark (a few minutes: 2 x 20 cold starts, then the interleaved runs)"
+  say "benchmark (several minutes: 2 x 20 cold starts, the interleaved runs, then 2 x 3 cold starts at 1.6 Mbit/s)"
   SKINSCAN_RELEASE_BIN="$CARGO_TARGET_DIR/release/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node bench/run.mjs "$@"
 }

@@ -1,7 +1,13 @@
 // SkinScan benchmark (issue 5): our wasm against onnxruntime-web on the same model, side by side,
 // in one headless Chromium session on a loopback server; native tract for reference; sizes.
 // Run by `./build.sh bench`, which builds the release wasm, the release CLI and www/models first.
-// By hand: node bench/run.mjs [--runs N] [--cold N] [--warmup N] [--out bench/results.json]
+// By hand: node bench/run.mjs [--runs N] [--cold N] [--warmup N] [--phone-cold N] [--phone-runs N] [--out bench/results.json]
+//
+// Then the phone profile (issue 15), in the same browser: Lighthouse's mobile network and CPU
+// slowdown over CDP (emulatePhone), from a second server that gzips as a static host does. Cold
+// start to first result, warm classify, bytes sent, each against onnxruntime-web with 2 threads
+// running the same 4 passes; and how far the CPU slowdown reached (Chromium 148 slows only the
+// page's main thread: workers refuse Emulation.setCPUThrottlingRate).
 //
 // Prints a markdown table (medians; ratios are taken within this one run only, since this
 // machine's timings drift ±25% between runs) and writes it with every sample to
@@ -24,6 +30,12 @@ const opt = (name, dflt) => {
 const RUNS = Number(opt("--runs", process.env.BENCH_RUNS ?? 30));
 const COLD = Number(opt("--cold", process.env.BENCH_COLD ?? 20));
 const WARMUP = Number(opt("--warmup", 5));
+// The phone profile (issue 15): cold starts are ~40 s each at 1.6 Mbit/s, so fewer of them.
+const PHONE_COLD = Number(opt("--phone-cold", process.env.BENCH_PHONE_COLD ?? 3));
+const PHONE_RUNS = Number(opt("--phone-runs", 10));
+// Lighthouse's mobile profile ("Slow 4G"): 1.6 Mbit/s down, 750 kbit/s up, 150 ms RTT, 4x CPU.
+const PHONE_NET = { offline: false, latency: 150, downloadThroughput: 1.6e6 / 8, uploadThroughput: 750e3 / 8 };
+const PHONE_CPU = 4;
 const OUT = path.resolve(ROOT, opt("--out", "bench/results.json"));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
@@ -77,32 +89,95 @@ const server = await startServer({
   mounts: { "/bench/": path.join(ROOT, "bench"), "/ort/": ORT_DIST, "/samples/": SAMPLES },
   headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" },
 });
+// The phone profile's server: the same files, gzipped as a static host sends them, so that the bytes
+// counted are the bytes a phone downloads.
+const phoneServer = await startServer({
+  root: WWW,
+  mounts: { "/bench/": path.join(ROOT, "bench"), "/ort/": ORT_DIST, "/samples/": SAMPLES },
+  headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" },
+  gzip: true,
+});
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic"],
+    "--disable-sync", "--no-first-run", "--disable-quic",
+    // measureUserAgentSpecificMemory() answers at once instead of at the next garbage collection.
+    "--enable-blink-features=ForceEagerMeasureMemory"],
 });
 const imageUrl = `/samples/${encodeURIComponent(imageFile)}`;
 console.error(`bench: ${browser.version()} · ${server.origin} · ${imageFile} · ${RUNS} runs after ${WARMUP} warm-up, ${COLD} cold starts`);
 
 const problems = [];
-async function visit(query, timeout = 600_000) {
+/**
+ * Lighthouse's mobile profile on `page` over CDP: network conditions and the CPU slowdown on the page,
+ * and the same tried on every worker (auto-attached, nested ones too). Chromium applies the page's
+ * network conditions to its workers' fetches (bench/results.md shows the download times); what each
+ * worker answered is returned in `workers`, since Chromium 148 refuses both there.
+ */
+async function emulatePhone(context, page, { network = true } = {}) {
+  const cdp = await context.newCDPSession(page);
+  if (network) {
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", PHONE_NET);
+  }
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: PHONE_CPU });
+  const workers = [];
+  let seq = 1;
+  const waiting = new Map();
+  cdp.on("Target.receivedMessageFromTarget", (ev) => {
+    const m = JSON.parse(ev.message);
+    const w = waiting.get(`${ev.sessionId}/${m.id}`);
+    if (w) w(m.error ? m.error.message : "ok");
+  });
+  cdp.on("Target.attachedToTarget", async (ev) => {
+    const send = (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = seq++;
+        waiting.set(`${ev.sessionId}/${id}`, resolve);
+        cdp.send("Target.sendMessageToTarget", { sessionId: ev.sessionId, message: JSON.stringify({ id, method, params }) })
+          .catch((e) => resolve(String(e.message)));
+      });
+    const entry = { type: ev.targetInfo.type, url: ev.targetInfo.url };
+    workers.push(entry);
+    if (network) entry.network = await send("Network.emulateNetworkConditions", PHONE_NET);
+    entry.cpu = await send("Emulation.setCPUThrottlingRate", { rate: PHONE_CPU });
+  });
+  await cdp.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  return { cdp, workers };
+}
+
+async function visit(query, { timeout = 600_000, phone = false } = {}) {
+  const srv = phone ? phoneServer : server;
   const context = await browser.newContext();
   context.on("request", (r) => {
-    if (!r.url().startsWith(`${server.origin}/`)) problems.push(`off-origin request: ${r.url()}`);
+    if (!r.url().startsWith(`${srv.origin}/`)) problems.push(`off-origin request: ${r.url()}`);
   });
   const page = await context.newPage();
+  const logFrom = srv.log.length;
+  // Cold phone visits run throttled from the first byte; the warm one once its engines are loaded.
+  const emulation = phone && query.mode === "cold" ? await emulatePhone(context, page) : null;
   const onConsole = (where) => (m) => m.type() === "error" && problems.push(`${where} console error: ${m.text()}`);
   page.on("console", onConsole("page"));
   page.on("worker", (w) => w.on("console", onConsole("worker")));
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   context.on("response", (r) => r.status() >= 400 && problems.push(`HTTP ${r.status()} for ${r.url()}`));
   try {
-    await page.goto(`${server.origin}/bench/bench.html?${new URLSearchParams({ ...query, image: imageUrl })}`);
+    await page.goto(`${srv.origin}/bench/bench.html?${new URLSearchParams({ ...query, image: imageUrl })}`);
+    let late = null;
+    if (query.mode === "phone") {
+      await page.waitForFunction(() => window.benchReady || window.benchError, null, { timeout, polling: 250 });
+      late = await emulatePhone(context, page, { network: false });
+      await page.evaluate(() => window.benchGo?.());
+    }
     await page.waitForFunction(() => window.benchResult || window.benchError, null, { timeout, polling: 250 });
     const [result, error] = await page.evaluate(() => [window.benchResult, window.benchError]);
     if (error) throw new Error(`bench page (${JSON.stringify(query)}): ${error}`);
+    // What the server sent during the visit (the bench's own page and photo aside): the app's bytes.
+    const sent = srv.log.slice(logFrom).filter((e) => !/^\/(bench|samples)\//.test(e.url));
+    result.bytes_sent = sent.reduce((a, e) => a + (e.bytes ?? 0), 0);
+    result.sent = sent.map((e) => ({ url: e.url, status: e.status, bytes: e.bytes ?? 0 }));
+    if (emulation || late) result.worker_emulation = (emulation ?? late).workers;
     return result;
   } finally {
     await context.close();
@@ -111,6 +186,7 @@ async function visit(query, timeout = 600_000) {
 
 let warm;
 const coldRuns = { ours: [], ort: [] };
+const phoneRuns = { cold_ours: [], cold_ort: [], warm: null };
 try {
   // Cold starts first, alternating engines, each in a fresh context (empty HTTP cache, no
   // compiled-code cache); then the warm session.
@@ -120,9 +196,19 @@ try {
   }
   if (COLD) process.stderr.write("\n");
   warm = await visit({ mode: "warm", runs: String(RUNS), warmup: String(WARMUP) });
+  // The phone profile (issue 15): cold starts, alternating engines, then warm classifies at 4x.
+  const threads = String(Math.min(2, warm.hardwareConcurrency));
+  for (let i = 0; i < PHONE_COLD; i++) {
+    phoneRuns.cold_ours.push(await visit({ mode: "cold", engine: "ours" }, { phone: true }));
+    phoneRuns.cold_ort.push(await visit({ mode: "cold", engine: "ort", threads, passes: "4" }, { phone: true }));
+    process.stderr.write(`\rphone cold starts ${i + 1}/${PHONE_COLD}`);
+  }
+  if (PHONE_COLD) process.stderr.write("\n");
+  phoneRuns.warm = await visit({ mode: "phone", runs: String(PHONE_RUNS), threads, passes: "4" }, { phone: true });
 } finally {
   await browser.close();
   await server.close();
+  await phoneServer.close();
 }
 if (problems.length) throw new Error(`the benchmark session was not clean:\n  ${problems.join("\n  ")}`);
 if (!warm.crossOriginIsolated) throw new Error("the bench page was not cross-origin isolated: onnxruntime-web ran without threads");
@@ -187,6 +273,21 @@ const st = {
   ort_1: stats(S.ort_1),
 };
 if (ortMany) st.ort_many = stats(S[ortMany]);
+st.ours_e2e_1 = stats(S.ours_e2e_1.map((x) => x.wall));
+// The phone profile (issue 15).
+const PW = phoneRuns.warm;
+const ph = {
+  cold_ours: stats(phoneRuns.cold_ours.map((r) => r.first_result_ms)),
+  cold_ort: stats(phoneRuns.cold_ort.map((r) => r.first_result_ms)),
+  warm_ours: stats(PW.samples.ours_e2e),
+  warm_ort: stats(PW.samples.ort_passes),
+  bytes_ours: median(phoneRuns.cold_ours.map((r) => r.bytes_sent)),
+  bytes_ort: median(phoneRuns.cold_ort.map((r) => r.bytes_sent)),
+};
+const emulationAnswers = [...new Set([...phoneRuns.cold_ours, ...phoneRuns.cold_ort, PW].flatMap((r) => r.worker_emulation ?? [])
+  .map((w) => `${w.network ? `Network.emulateNetworkConditions: ${w.network}; ` : ""}Emulation.setCPUThrottlingRate: ${w.cpu}`))];
+const workerCount = [...phoneRuns.cold_ours, ...phoneRuns.cold_ort, PW].reduce((a, r) => a + (r.worker_emulation?.length ?? 0), 0);
+const mib = (b) => (b == null ? "–" : (b / 2 ** 20).toFixed(1));
 if (S.ort_default) st.ort_default = stats(S.ort_default);
 const stage = (k) => median(S.ours_e2e.map((x) => x.stages[k]));
 const stages = Object.fromEntries(["decode", "preprocess", "cnn", "tabular", "ensemble", "total"].map((k) => [k, stage(k)]));
@@ -201,6 +302,18 @@ const ratios = {
   ...(st.ours_simd128_cnn ? { ours_simd128_cnn_vs_ort_1: st.ours_simd128_cnn.median / base,
     relaxed_vs_simd128_cnn: st.ours_cnn.median / st.ours_simd128_cnn.median } : {}),
   ...(ortMany ? { ours_cnn_vs_ort_many: st.ours_cnn.median / st.ort_many.median } : {}),
+};
+const phoneRatios = {
+  cold: ph.cold_ours.median / ph.cold_ort.median,
+  warm: ph.warm_ours.median / ph.warm_ort.median,
+  desktop_e2e_vs_ort_many_x4: ortMany ? st.ours_e2e.median / (turns * st.ort_many.median) : null,
+  parallel_vs_one_instance: st.ours_e2e.median / st.ours_e2e_1.median,
+};
+const issue15 = {
+  "default image model download <= 5 MB gzipped": sizes.image_model.gzip9 <= 5e6,
+  [`warm end-to-end classify, ${turns} turns, <= 1.0x onnxruntime-web ${PW.ort_threads} threads running the same ${turns} passes (under CDP's ${PHONE_CPU}x, which does not slow workers)`]: phoneRatios.warm <= 1.0,
+  "cold start to first result, mobile profile <= 0.7x onnxruntime-web's": phoneRatios.cold <= 0.7,
+  "bytes fetched before the first result (wasm + models + scripts, as sent) <= 8 MB": ph.bytes_ours <= 8e6,
 };
 const targets = {
   "CNN <= 1.0x onnxruntime-web 1 thread": ratios.ours_cnn_vs_ort_1 <= 1.0,
@@ -240,7 +353,7 @@ const lines = [
   ...(native.total ? [`| native tract end-to-end | ${f(native.total.median)} | ${f(native.total.min)} | – | ${RUNS} | |`] : []),
   "",
   `End-to-end stages in wasm (medians, ms): ${Object.entries(stages).map(([k, v]) => `${k} ${f(v)}`).join(", ")}. ` +
-    `Our load steps in the warm session (ms, www/worker.js's own): download, SHA-256 (crypto.subtle) and compile, ` +
+    `Our load steps in the warm session (ms, www/worker.js's own): download, streaming SHA-256 (www/sha256.js) and compile, ` +
     `overlapped, ${f(warm.ours_load.download_check_compile, 0)}, \`Classifier.from_checked\` (parse, optimise) ` +
     `${f(warm.ours_load.construct, 0)}; onnxruntime-web session create ${f(warm.ort.ort_1.create_ms, 0)}.`,
   "",
@@ -253,6 +366,46 @@ const lines = [
   `| \`models/${tabModel.file}\` | ${mb(sizes.tabular_model.raw)} | ${mb(sizes.tabular_model.gzip9)} |`,
   "",
   "Targets (issue 5): " + Object.entries(targets).map(([k, v]) => `${v ? "met" : "MISSED"}: ${k}`).join("; ") + ".",
+  "",
+  `### Phone profile (issue 15), same Chromium session`,
+  "",
+  `Lighthouse's mobile profile over CDP: \`Network.emulateNetworkConditions\` ${PHONE_NET.downloadThroughput * 8 / 1e6} Mbit/s down, ` +
+    `${PHONE_NET.uploadThroughput * 8 / 1e3} kbit/s up, ${PHONE_NET.latency} ms RTT, and \`Emulation.setCPUThrottlingRate\` ${PHONE_CPU}, on the page; ` +
+    `files gzipped -9 as a static host sends them. Cold starts: ${PHONE_COLD} fresh contexts per engine, from \`load()\` ` +
+    `(ours: skinscan.js, worker.js, wasm, models; onnxruntime-web: its worker, runtime, wasm, model) to the first result ` +
+    `(ours: classify with ${turns} turns; onnxruntime-web: ${turns} passes with ${PW.ort_threads} threads, on a constant tensor). ` +
+    `Warm: ${PHONE_RUNS} interleaved runs after the slowdown was applied.`,
+  "",
+  "| measurement | median ms | min | p90 | n | ratio (same run) |",
+  "| --- | ---: | ---: | ---: | ---: | --- |",
+  row(`cold start to first result, ours (${warm.instances.length} model instances)`, ph.cold_ours, `**${f(phoneRatios.cold, 2)}x** onnxruntime-web`),
+  row(`cold start to first result, onnxruntime-web ${PW.ort_threads} threads, ${turns} passes`, ph.cold_ort, "1.00x"),
+  row(`warm end-to-end classify, CDP CPU slowdown ${PHONE_CPU}x (reaches the page only, see below), ours (with metadata, ${turns} turns over ${PW.instances.length} instances)`, ph.warm_ours, `**${f(phoneRatios.warm, 2)}x** onnxruntime-web`),
+  row(`warm, onnxruntime-web ${PW.ort_threads} threads, ${turns} passes of the CNN`, ph.warm_ort, "1.00x"),
+  "",
+  `**How far the CPU slowdown reached** (the same JS loop before and after, in this run): the page's main thread ` +
+    `${f(PW.slowdown.page, 2)}x, a dedicated worker ${f(PW.slowdown.worker, 2)}x. Chromium's CPU throttling slows the ` +
+    `page's main thread only, and both engines compute in workers: the "${PHONE_CPU}x CPU" rows above ran their CNNs at ` +
+    `about this machine's speed, not a phone's; the comparison with onnxruntime-web is still under the same conditions. ` +
+    `The page's network conditions do reach the workers' fetches (the cold starts take at least the bytes over ` +
+    `${PHONE_NET.downloadThroughput * 8 / 1e6} Mbit/s: ${f(ph.bytes_ours / PHONE_NET.downloadThroughput, 1)} s for ours, ` +
+    `${f(ph.bytes_ort / PHONE_NET.downloadThroughput, 1)} s for onnxruntime-web). ` +
+    `Applying the same to each of the ${workerCount} auto-attached workers (\`Target.setAutoAttach\`) got: ${emulationAnswers.join(" | ") || "no workers attached"}.`,
+  "",
+  `Bytes fetched before the first result, as sent (gzip), median of the cold starts: ours ${mb(ph.bytes_ours)} MB, ` +
+    `onnxruntime-web ${mb(ph.bytes_ort)} MB. Ours: ${(phoneRuns.cold_ours[0]?.sent ?? []).filter((e) => e.bytes > 0).map((e) => `${e.url.replace(/\?.*/, "")} ${(e.bytes / 1e3).toFixed(0)} kB`).join(", ")}.`,
+  "",
+  `Parallel turns on the desktop (${hc} cores): end to end ${f(st.ours_e2e.median)} ms over ${warm.instances.length} instances, ` +
+    `${f(st.ours_e2e_1.median)} ms in one (${f(phoneRatios.parallel_vs_one_instance, 2)}x)` +
+    (ortMany ? `; against onnxruntime-web ${hc} threads x ${turns} passes (${f(turns * st.ort_many.median)} ms): ${f(phoneRatios.desktop_e2e_vs_ort_many_x4, 2)}x.` : ".") +
+    ` Wasm memory per instance (MiB): ${warm.instances.map((i) => `${i.role} ${mib(i.wasm_memory_bytes)}`).join(", ")}` +
+    (warm.ua_memory?.worker_js?.length
+      ? `; \`performance.measureUserAgentSpecificMemory()\`, each worker.js instance in the page (the two scanners' main instances and the helper; JS heap and wasm memory): ${warm.ua_memory.worker_js.map(mib).join(", ")} MiB.`
+      : `; measureUserAgentSpecificMemory: ${warm.ua_memory?.error ?? "unavailable"}.`),
+  "",
+  "Targets (issue 15): " + Object.entries(issue15).map(([k, v]) => `${v ? "met" : "MISSED"}: ${k}`).join("; ") +
+    `; .wasm <= 3 MB gzipped: ${targets[".wasm <= 3 MB gzipped (the build this browser loads)"] ? "met" : "MISSED"}` +
+    "; the ROC-AUC checks of the compact weights: not measured by the bench (the compact model's own tests).",
 ];
 const table = lines.join("\n");
 console.log(table);
@@ -264,6 +417,8 @@ writeFileSync(
       when: new Date().toISOString(), chromium: warm.userAgent, hardware_concurrency: hc, image: imageFile,
       model: { file: imgModel.file, model_version: manifest.model_version }, ort_version: ORT_VERSION,
       runs: RUNS, warmup: WARMUP, cold_runs: COLD, stats: st, ratios, targets, stages_ms: stages, sizes,
+      phone: { network: PHONE_NET, cpu: PHONE_CPU, stats: ph, ratios: phoneRatios, targets: issue15, runs: phoneRuns },
+      instances: warm.instances,
       ours_load: warm.ours_load, ort_load: warm.ort, native: { ...native, stdout: undefined },
       samples: { ...S, cold: coldRuns },
     },

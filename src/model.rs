@@ -4,6 +4,7 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
@@ -104,8 +105,10 @@ pub struct ImageOutputNames<'a> {
     pub clinical: Option<(&'a str, &'a str)>,
 }
 
-/// What an image model returns for one input.
-#[derive(Debug, Clone)]
+/// What an image model returns for one input. Serde: the page's worker hands one quarter turn's
+/// outputs from the wasm instance that ran it to the one that finishes the assessment (issue 15);
+/// f32 -> JS number -> f32 is exact, so they arrive bit for bit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageOutputs {
     /// `[n_classes]`.
     pub logits: Vec<f32>,
@@ -271,6 +274,33 @@ impl ImageNet {
     /// `(height, width)` of the class activation maps.
     pub fn cam_size(&self) -> (usize, usize) {
         (self.dims.2, self.dims.3)
+    }
+
+    /// Whether `o` has the shapes this model's [`ImageNet::run`] returns: for outputs that come
+    /// back from another instance of the model (the page's parallel turns), before indexing them.
+    pub fn check_outputs(&self, o: &ImageOutputs) -> Result<()> {
+        let (classes, width, h, w) = self.dims;
+        let has = self.has;
+        let ok = o.logits.len() == classes
+            && o.embedding.len() == width
+            && o.cam.len() == classes * h * w
+            && o.ood.is_some() == has.ood
+            && o.ood_retake.is_some() == has.ood_retake
+            && o.ood_clinical.is_some() == has.ood_clinical
+            && o.ood_clinical_retake.is_some() == has.ood_clinical_retake
+            && o.photo_type.is_some() == has.photo_type
+            && o.non_lesion.is_some() == has.non_lesion
+            && o.colour.is_some() == has.colour
+            && o.clinical_logits.as_ref().map(Vec::len) == has.clinical.then_some(classes)
+            && o.clinical_cam.as_ref().map(Vec::len) == has.clinical.then_some(classes * h * w);
+        if ok {
+            Ok(())
+        } else {
+            Err(plain(
+                &self.name,
+                "a quarter turn's outputs have the wrong shapes".into(),
+            ))
+        }
     }
 
     /// Side of the square model input (what a quarter turn turns).

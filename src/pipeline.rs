@@ -259,6 +259,25 @@ struct Prepared {
     t_decode: f64,
 }
 
+/// A photo between [`Classifier::begin`] and [`Classifier::finish`]: decoded, preprocessed,
+/// measured, its metadata checked and encoded, waiting for the image model's quarter turns.
+pub struct Pending {
+    prepared: Prepared,
+    /// The tabular model's input, when a metadata field is given.
+    features: Option<Vec<f32>>,
+    meta: Metadata,
+    /// The caller's clock at the start and after preprocessing.
+    t_start: f64,
+    t_pre: f64,
+}
+
+impl Pending {
+    /// The model input, `[1, 3, size, size]` NCHW: what [`Classifier::run_turn`] turns and runs.
+    pub fn input(&self) -> &[f32] {
+        &self.prepared.input
+    }
+}
+
 /// A probability's log, floored at the smallest positive f64 (a logit of the averaged turns).
 fn log_prob(p: f64) -> f32 {
     p.max(f64::MIN_POSITIVE).ln() as f32
@@ -457,33 +476,101 @@ impl Classifier {
 
     /// Classify one image. `now` returns milliseconds from any fixed origin.
     ///
-    /// Metadata is validated first (a typed error names the field); then decode, preprocess
-    /// (the squash resize, the quality measures on it, normalisation), image model (once per
-    /// quarter turn), tabular model (only when a metadata field is given), the photo type
-    /// (given, else detected), that type's head, calibration, stacker and tiers, and the
-    /// quality verdict.
+    /// The three steps of every classify, here one after another: [`Classifier::begin`]
+    /// (metadata checked, decode, preprocess), [`Classifier::run_turn`] for each quarter turn,
+    /// [`Classifier::finish`] (tabular model, photo type, head, turn average, calibration,
+    /// stacker, tiers, quality verdict). The page runs the same three, with the turns spread over
+    /// several instances of the model (issue 15).
     pub fn classify_with_clock(
         &self,
         image_bytes: &[u8],
         meta: &Metadata,
         now: &dyn Fn() -> f64,
     ) -> Result<Assessment> {
+        let photo = self.begin(image_bytes, meta, now)?;
+        let turns = (0..self.quarter_turns())
+            .map(|k| self.run_turn(photo.input(), k))
+            .collect::<Result<Vec<_>>>()?;
+        self.finish(photo, turns, now)
+    }
+
+    /// How many passes of the image model a classify takes: the photo as given and its first
+    /// `quarter_turns - 1` quarter turns (test-time augmentation).
+    pub fn quarter_turns(&self) -> usize {
+        self.image_cfg.quarter_turns
+    }
+
+    /// The first step of a classify: metadata validated first (a typed error names the field)
+    /// and encoded, then decode, preprocess (the squash resize, the quality measures on it,
+    /// normalisation). The photo then waits for its turns' image-model outputs.
+    pub fn begin(
+        &self,
+        image_bytes: &[u8],
+        meta: &Metadata,
+        now: &dyn Fn() -> f64,
+    ) -> Result<Pending> {
         let t_start = now();
         let features = if meta.any() {
             Some(tabular::encode(meta, &self.manifest.tabular)?)
         } else {
             None
         };
-
-        let Prepared {
-            input,
-            measures,
-            size: (w, h),
-            t_decode,
-        } = self.prepare(image_bytes, now)?;
+        let prepared = self.prepare(image_bytes, now)?;
         let t_pre = now();
-        let turns = self.run_turns(&input)?;
+        Ok(Pending {
+            prepared,
+            features,
+            meta: meta.clone(),
+            t_start,
+            t_pre,
+        })
+    }
+
+    /// The image model on quarter turn `k` (0: the photo as given) of `input`, a
+    /// [`Pending::input`]. Pure: any instance of the same model gives the same bits.
+    pub fn run_turn(&self, input: &[f32], k: usize) -> Result<ImageOutputs> {
+        if k >= self.quarter_turns() {
+            return Err(Error::Model {
+                model: self.image_cfg.file.clone(),
+                message: format!(
+                    "no quarter turn {k}: the model takes {}",
+                    self.quarter_turns()
+                ),
+            });
+        }
+        if k == 0 {
+            return self.image_net.run(input);
+        }
+        let side = self.image_net.input_side();
+        self.image_net
+            .run(&crate::preprocess::quarter_turn(input, side, k))
+    }
+
+    /// The last step of a classify: `turns[k]` is [`Classifier::run_turn`]`(photo.input(), k)`
+    /// for every quarter turn, in turn order (they are averaged in that order). Runs the tabular
+    /// model (only when a metadata field is given), picks the photo type (given, else detected),
+    /// that type's head, calibration, stacker and tiers, and the quality verdict.
+    pub fn finish(
+        &self,
+        photo: Pending,
+        turns: Vec<ImageOutputs>,
+        now: &dyn Fn() -> f64,
+    ) -> Result<Assessment> {
         let t_cnn = now();
+        self.check_turns(&turns)?;
+        let Pending {
+            prepared:
+                Prepared {
+                    measures,
+                    size: (w, h),
+                    t_decode,
+                    ..
+                },
+            features,
+            meta,
+            t_start,
+            t_pre,
+        } = photo;
         let p_tab = match &features {
             Some(f) => Some(self.tabular_net.run(f)?),
             None => None,
@@ -535,6 +622,24 @@ impl Classifier {
             ood_score: out.ood,
             image_size: (w, h),
         })
+    }
+
+    /// One output per quarter turn, each with the shapes of this model's (they may come from
+    /// another instance of it: the page's parallel turns).
+    fn check_turns(&self, turns: &[ImageOutputs]) -> Result<()> {
+        if turns.len() != self.quarter_turns() {
+            return Err(Error::Model {
+                model: self.image_cfg.file.clone(),
+                message: format!(
+                    "{} quarter turns given, the model takes {}",
+                    turns.len(),
+                    self.quarter_turns()
+                ),
+            });
+        }
+        turns
+            .iter()
+            .try_for_each(|o| self.image_net.check_outputs(o))
     }
 
     /// Decode, resize (squash), the gate's measures on the resized photo, normalise.
@@ -607,18 +712,6 @@ impl Classifier {
     /// the raw logits.
     pub fn run_image_model(&self, input: &[f32]) -> Result<Vec<f32>> {
         Ok(self.image_net.run(input)?.logits)
-    }
-
-    /// The image model on the input and each of its first `quarter_turns - 1` quarter turns
-    /// (test-time augmentation); the input as given comes first.
-    fn run_turns(&self, input: &[f32]) -> Result<Vec<ImageOutputs>> {
-        let side = self.image_net.input_side();
-        let mut outs = vec![self.image_net.run(input)?];
-        for k in 1..self.image_cfg.quarter_turns {
-            let turned = crate::preprocess::quarter_turn(input, side, k);
-            outs.push(self.image_net.run(&turned)?);
-        }
-        Ok(outs)
     }
 
     /// The user's photo type if given, else the detector's on the photo as given (like the

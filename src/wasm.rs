@@ -22,6 +22,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::model::ImageOutputs;
 use crate::pipeline;
 use crate::tabular::Metadata;
 
@@ -37,6 +38,39 @@ fn clock() -> impl Fn() -> f64 {
         .ok()
         .and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
     move || perf.as_ref().map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// `undefined`/`null` (nothing given) or the page's raw form values, parsed by `Metadata`.
+fn parse_metadata(metadata: JsValue) -> Result<Metadata, JsError> {
+    if metadata.is_undefined() || metadata.is_null() {
+        return Ok(Metadata::default());
+    }
+    let value: serde_json::Value = serde_wasm_bindgen::from_value(metadata)
+        .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?;
+    Ok(Metadata::from_json(&value)?)
+}
+
+/// An assessment as a plain object with the CLI's `--json` keys (`null`, not `undefined`).
+fn to_js(assessment: &pipeline::Assessment) -> Result<JsValue, JsError> {
+    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    assessment
+        .serialize(&ser)
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// A photo between `Classifier.prepare` and `Classifier.finish`: decoded, preprocessed, its
+/// metadata checked. Pass it to `finish` (which consumes it), or `free()` it.
+#[wasm_bindgen]
+pub struct Photo {
+    inner: pipeline::Pending,
+}
+
+#[wasm_bindgen]
+impl Photo {
+    /// The model input, `[1, 3, size, size]` NCHW f32 (a copy): what `run_turn` takes.
+    pub fn input(&self) -> Vec<f32> {
+        self.inner.input().to_vec()
+    }
 }
 
 /// The classifier, built once from the manifest and the two model files.
@@ -63,21 +97,50 @@ impl Classifier {
     /// Classify the bytes of an image file. `metadata` is `undefined`, `null` or the page's
     /// raw form values `{age?, sex?, site?, photoType?, itch?, grew?, hurt?, changed?, bleed?,
     /// elevation?, diameterMm?}`, parsed and checked by `tabular::Metadata` (the one parser);
-    /// `null`, `""` and "don't know" mean "not given".
+    /// `null`, `""` and "don't know" mean "not given". The turns one after another, in this
+    /// instance: `prepare`, `run_turn` for each turn, `finish` (the page's worker calls those
+    /// three itself, to spread the turns over instances).
     pub fn classify(&self, image: &[u8], metadata: JsValue) -> Result<JsValue, JsError> {
-        let meta: Metadata = if metadata.is_undefined() || metadata.is_null() {
-            Metadata::default()
-        } else {
-            let value: serde_json::Value = serde_wasm_bindgen::from_value(metadata)
-                .map_err(|e| JsError::new(&format!("invalid metadata: {e}")))?;
-            Metadata::from_json(&value)?
-        };
+        let meta = parse_metadata(metadata)?;
         let now = clock();
         let assessment = self.inner.classify_with_clock(image, &meta, &now)?;
-        let ser = serde_wasm_bindgen::Serializer::json_compatible();
-        assessment
-            .serialize(&ser)
+        to_js(&assessment)
+    }
+
+    /// Step 1 of a classify: check `metadata` (as `classify`'s), decode and preprocess `image`.
+    /// The `Photo` then waits for its turns (`run_turn` on `photo.input()`, in any instance of
+    /// this same model and wasm build) and is consumed by `finish`.
+    pub fn prepare(&self, image: &[u8], metadata: JsValue) -> Result<Photo, JsError> {
+        let meta = parse_metadata(metadata)?;
+        let inner = self.inner.begin(image, &meta, &clock())?;
+        Ok(Photo { inner })
+    }
+
+    /// How many quarter turns a classify runs (`run_turn`'s `k` is 0 to this minus one).
+    pub fn quarter_turns(&self) -> u32 {
+        self.inner.quarter_turns() as u32
+    }
+
+    /// Step 2, once per quarter turn `k` (0: the photo as given): the image model on turn `k` of
+    /// `input` (a `Photo.input()`). Returns the raw outputs as a plain object (`{logits: [...],
+    /// embedding, cam, ood, ...}`, numbers that were f32: they go back into f32 exactly), for
+    /// `finish`. Touches no state but the model's scratch space.
+    pub fn run_turn(&self, input: &[f32], k: u32) -> Result<JsValue, JsError> {
+        let out = self.inner.run_turn(input, k as usize)?;
+        out.serialize(&serde_wasm_bindgen::Serializer::new())
             .map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Step 3: the assessment (as `classify` returns it) from the photo and its turns' outputs,
+    /// `turns[k]` from `run_turn(photo.input(), k)`, in turn order. Consumes `photo`.
+    pub fn finish(&self, photo: Photo, turns: Vec<JsValue>) -> Result<JsValue, JsError> {
+        let turns = turns
+            .into_iter()
+            .map(serde_wasm_bindgen::from_value::<ImageOutputs>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| JsError::new(&format!("invalid quarter-turn outputs: {e}")))?;
+        let assessment = self.inner.finish(photo.inner, turns, &clock())?;
+        to_js(&assessment)
     }
 
     /// As the constructor, for bytes the caller has already checked against the manifest's

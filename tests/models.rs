@@ -177,3 +177,45 @@ fn checksums_are_enforced() {
         Err(Error::Manifest(_))
     ));
 }
+
+/// The page's parallel path (issue 15): `begin`, each quarter turn on another instance of the
+/// model in any order, `finish` with the turns in turn order, gives exactly `classify`'s result;
+/// and `finish` refuses turns of the wrong number or shape with an error, not a panic.
+#[test]
+fn turns_run_elsewhere_and_out_of_order_finish_to_the_same_bits() {
+    let here = common::classifier();
+    let elsewhere = Classifier::from_dir(common::models_dir(), None).unwrap();
+    let clock = || 0.0;
+    let meta = Metadata::parse([("age", "55"), ("sex", "male"), ("grew", "yes")]).unwrap();
+    let photo = common::input("reference.png");
+    let n = here.quarter_turns();
+    assert!(n > 1, "the shipped image model averages quarter turns");
+    for m in [&Metadata::default(), &meta] {
+        let want = here.classify_with_clock(&photo, m, &clock).unwrap();
+        let pending = here.begin(&photo, m, &clock).unwrap();
+        let mut turns: Vec<_> = (0..n)
+            .rev()
+            .map(|k| (k, elsewhere.run_turn(pending.input(), k).unwrap()))
+            .collect();
+        turns.sort_by_key(|(k, _)| *k);
+        let turns = turns.into_iter().map(|(_, o)| o).collect();
+        let got = here.finish(pending, turns, &clock).unwrap();
+        assert_eq!(got, want, "the split path differs from classify");
+    }
+    let pending = here.begin(&photo, &meta, &clock).unwrap();
+    let one = here.run_turn(pending.input(), 0).unwrap();
+    let too_few = here.finish(pending, vec![one.clone()], &clock);
+    assert!(matches!(too_few, Err(Error::Model { .. })), "{too_few:?}");
+    let pending = here.begin(&photo, &meta, &clock).unwrap();
+    let mut bad = one;
+    bad.cam.pop();
+    let misshapen = here.finish(pending, vec![bad; n], &clock);
+    assert!(
+        matches!(misshapen, Err(Error::Model { .. })),
+        "{misshapen:?}"
+    );
+    assert!(
+        here.run_turn(&[0.0; 4], n).is_err(),
+        "a turn past the last one"
+    );
+}

@@ -7,6 +7,7 @@
 // worker runs under it.
 import { createServer } from "node:http";
 import { createReadStream, promises as fs } from "node:fs";
+import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CSP } from "./csp.mjs";
@@ -30,9 +31,13 @@ const TYPES = {
  * Serve `root` on 127.0.0.1:`port` (0 = any free port).
  * `mounts` maps URL prefixes ("/bench/") to other folders; `headers` are added to every response
  * (the benchmark's own server sends COOP/COEP there; the page's server adds none).
- * Resolves to { origin, port, log, close() }; `log` is the list of { method, url, status, t } served so far.
+ * `gzip`: send gzip -9 bodies to clients that accept them, as a static host does (the benchmark's
+ * phone profile, issue 15, counts the bytes as sent; the tests and `serve` send files as they are).
+ * Resolves to { origin, port, log, close() }; `log` is the list of { method, url, status, t, bytes }
+ * served so far (`bytes`: the body as sent).
  */
-export function startServer({ root, port = 0, quiet = true, mounts = {}, headers: extraHeaders = {} } = {}) {
+export function startServer({ root, port = 0, quiet = true, mounts = {}, headers: extraHeaders = {}, gzip = false } = {}) {
+  const gzipped = new Map(); // file -> {etag, body}
   const roots = [
     ...Object.entries(mounts).map(([prefix, dir]) => [prefix, path.resolve(dir)]),
     ["/", path.resolve(root)],
@@ -76,7 +81,17 @@ export function startServer({ root, port = 0, quiet = true, mounts = {}, headers
       ...extraHeaders,
     };
     if (req.headers["if-none-match"] === etag) return done(304, headers);
+    if (gzip && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "") && !/^image\/(png|jpeg)/.test(headers["Content-Type"])) {
+      let z = gzipped.get(file);
+      if (z?.etag !== etag) gzipped.set(file, (z = { etag, body: gzipSync(await fs.readFile(file), { level: 9 }) }));
+      headers["Content-Encoding"] = "gzip";
+      headers.Vary = "Accept-Encoding";
+      headers["Content-Length"] = z.body.length;
+      entry.bytes = req.method === "HEAD" ? 0 : z.body.length;
+      return done(200, headers, req.method === "HEAD" ? undefined : z.body);
+    }
     headers["Content-Length"] = st.size;
+    entry.bytes = req.method === "HEAD" ? 0 : st.size;
     entry.status = 200;
     if (!quiet) console.log(`200 ${req.method} ${req.url}`);
     res.writeHead(200, headers);

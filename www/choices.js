@@ -42,6 +42,16 @@ export function wasmFile() {
   return relaxedSimd() ? WASM_BUILDS.relaxed : WASM_BUILDS.plain;
 }
 
+/**
+ * How many instances of the model (one per worker) a classify spreads its quarter turns over
+ * (issue 15): `min(4, cores)`, 4 being the most turns a manifest asks for; worker.js also caps it
+ * at the image model's `quarter_turns`. Every instance gives the same bits, so the count changes
+ * the time, never the result.
+ */
+export function modelInstances(cores = globalThis.navigator?.hardwareConcurrency) {
+  return Math.max(1, Math.min(4, Math.floor(Number(cores)) || 1));
+}
+
 /** Verbatim from issue 4; shown beside every result and before any result. */
 export const CLOSEUP_WARNING =
   "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";

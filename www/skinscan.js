@@ -7,7 +7,7 @@
 //
 // The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
 // options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
-import { relaxedSimd, wasmFile } from "./choices.js";
+import { modelInstances, relaxedSimd, wasmFile } from "./choices.js";
 
 /** Whether this engine has relaxed SIMD (and so loads the relaxed-SIMD build): see choices.js. */
 export { relaxedSimd };
@@ -20,6 +20,8 @@ export { relaxedSimd };
  * @property {string|URL} [wasmUrl]     default `${base}pkg/skinscan_relaxed_bg.wasm` where the browser has
  *   relaxed SIMD (see choices.js relaxedSimd()), else `${base}pkg/skinscan_bg.wasm`
  * @property {string|URL} [workerUrl]   default `${base}worker.js`
+ * @property {number} [instances]     model instances (workers) a classify spreads its quarter turns over
+ *   (default: choices.js modelInstances(), min(4, navigator.hardwareConcurrency)); the result is the same bits for any count
  * @property {(p: {loaded: number, total: number}) => void} [onProgress] download progress in bytes
  *
  * @typedef {object} Metadata   every field optional; empty, null or "unknown" means "not given". Passed to
@@ -59,6 +61,7 @@ export async function load(options = {}) {
     manifestUrl: manifestUrl.href,
     modelsUrl: new URL(options.modelsUrl ?? ".", manifestUrl).href,
     wasmUrl: new URL(options.wasmUrl ?? wasmFile(), base).href,
+    instances: options.instances ?? modelInstances(),
   };
   const workerUrl = new URL(options.workerUrl ?? "worker.js", base);
 
@@ -119,6 +122,12 @@ export async function load(options = {}) {
       else await loading;
       const reply = await call({ type: "classify", bytes, meta: meta ?? undefined }, [bytes]);
       return reply.result;
+    },
+    /** Each model instance: `{role: "main"|"helper", ready, turns, wasm_memory_bytes}` (tests, benchmark). */
+    async instances() {
+      if (!worker) await start();
+      else await loading;
+      return (await call({ type: "instances" })).instances;
     },
     close() {
       restart();

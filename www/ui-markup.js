@@ -22,9 +22,10 @@ function loaderMarkup(id) {
   return `
     <div class="ss-loader" data-testid="loader">
       <label for="${id("progress")}">Loading the classifier onto this device…</label>
-      <progress id="${id("progress")}" max="1"></progress>
+      <progress id="${id("progress")}" max="1" data-testid="progress"></progress>
       <span class="ss-progress-text" aria-hidden="true"></span>
-    </div>`;
+    </div>
+    <p class="ss-visually-hidden" role="status" aria-live="polite" data-testid="progress-status"></p>`;
 }
 
 function dropMarkup(id) {
@@ -122,6 +123,7 @@ export function elements(root) {
   const $ = (sel) => root.querySelector(sel);
   return {
     loader: $(".ss-loader"), progress: $("progress"), progressText: $(".ss-progress-text"),
+    progressStatus: $('[data-testid="progress-status"]'),
     drop: $(".ss-drop"), file: $(".ss-file"), choose: $(".ss-choose"), camera: $(".ss-camera"),
     age: $('[name="age"]'), sex: $('[name="sex"]'), site: $('[name="site"]'),
     error: $(".ss-error"), announce: $(".ss-announce"), busy: $(".ss-busy"), result: $(".ss-result"), preview: $(".ss-preview"),

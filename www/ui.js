@@ -93,18 +93,26 @@ export function mountUI(container, options = {}) {
 /** Start loading the classifier, with a progress bar; resolves to skinscan.js's engine. */
 function loadEngine(view, loadOptions) {
   const { root, el, state } = view;
+  let announced = 0; // the last quarter of the download announced to screen readers
   const engine = load({
     ...loadOptions,
     onProgress: ({ loaded, total }) => {
       el.progress.max = total || 1;
       el.progress.value = Math.min(loaded, total || 1);
       el.progressText.textContent = total ? `${Math.floor((100 * loaded) / total)}% of ${mb(total)}` : mb(loaded);
+      // Screen readers hear a polite status at each quarter, not every 50 ms update of the bar.
+      const quarter = total ? Math.floor((4 * Math.min(loaded, total)) / total) : 0;
+      if (quarter !== announced) {
+        announced = quarter;
+        el.progressStatus.textContent = `Loading the classifier: ${25 * quarter}% of ${mb(total)} downloaded`;
+      }
     },
   });
   engine.then(
     (e) => {
       state.manifest = e.manifest;
       fillVocabulary(view, e.manifest);
+      el.progressStatus.textContent = "The classifier is ready: choose a photo.";
       el.loader.hidden = true;
       root.dataset.engine = "ready";
     },

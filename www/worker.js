@@ -1,34 +1,59 @@
 // SkinScan inference worker (a module worker): owns the wasm Classifier, so the page never freezes.
 //
 // Protocol (main thread -> worker), each message carries an `id` echoed in the reply:
-//   {type: "load", id, manifestUrl, wasmUrl, modelsUrl}
-//       fetches the manifest, the wasm and the two default models (streamed, with progress),
-//       checks each model's SHA-256 against the manifest, builds the Classifier once.
-//       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion}
+//   {type: "load", id, manifestUrl, wasmUrl, modelsUrl, instances?}
+//       fetches the manifest, the wasm (compiled as it streams in, from the start) and the two
+//       default models (each hashed as it arrives, checked against the manifest's SHA-256), with
+//       progress in bytes, builds the Classifier once, and starts
+//       `instances - 1` helper workers (default 1 instance; skinscan.js asks for choices.js's
+//       modelInstances()), each building its own Classifier from the same compiled module and bytes.
+//       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion, instances}
 //   {type: "classify", id, bytes: ArrayBuffer, meta: the page's raw details (see skinscan.js Metadata) | undefined}
-//       runs the whole pipeline in wasm. Makes no network request.
-//       -> {type: "result", id, result}
+//       prepare (decode, preprocess) here, the quarter turns' CNN spread over this instance and the
+//       helpers that are ready, finish (turn average, tabular, ensemble, photo check) here. Makes
+//       no network request. -> {type: "result", id, result}
+//   {type: "instances", id} -> {type: "instances", id, instances: [{role, ready, wasm_memory_bytes}]}
 // Any failure -> {type: "error", id, message, fatal}. `fatal` means the wasm instance may be
-// unusable (a trap); the page then starts a fresh worker.
+// unusable (a trap); the page then starts a fresh worker (its helpers end with it).
+//
+// The same file is the helper (a nested worker, started by the one above):
+//   {type: "build", id, module: WebAssembly.Module, manifestText, image, tabular: ArrayBuffer}
+//       -> {type: "built", id, wasm_memory_bytes}
+//   {type: "turn", id, input: Float32Array, k} -> {type: "turned", id, output, wasm_memory_bytes}
 //
 // bench/ours.js imports loadClassifier() to time these very loading steps, and then replaces
 // this module's onmessage with its own (its body runs after this module's).
 import { defaultModels } from "./choices.js";
 import init, { Classifier } from "./pkg/skinscan.js";
+import { Sha256 } from "./sha256.js";
 
-let classifier = null;
+let engine = null; // the page's worker: an Engine
+let classifier = null; // a helper: its Classifier
+let memory = null; // this instance's wasm memory
 
 self.onmessage = async (event) => {
   const msg = event.data;
   try {
     if (msg.type === "load") {
-      let manifest, modelVersion;
-      ({ classifier, manifest, modelVersion } = await loadClassifier(msg));
-      self.postMessage({ type: "loaded", id: msg.id, manifest, modelVersion });
+      const loaded = await loadClassifier(msg);
+      engine = loaded.engine;
+      const { manifest, modelVersion } = loaded;
+      self.postMessage({ type: "loaded", id: msg.id, manifest, modelVersion, instances: engine.size });
     } else if (msg.type === "classify") {
-      if (!classifier) throw new Error("the classifier is not loaded yet");
-      const result = classifier.classify(new Uint8Array(msg.bytes), msg.meta);
+      if (!engine) throw new Error("the classifier is not loaded yet");
+      const result = await engine.classify(new Uint8Array(msg.bytes), msg.meta);
       self.postMessage({ type: "result", id: msg.id, result });
+    } else if (msg.type === "instances") {
+      if (!engine) throw new Error("the classifier is not loaded yet");
+      self.postMessage({ type: "instances", id: msg.id, instances: engine.describe() });
+    } else if (msg.type === "build") {
+      memory = (await init({ module_or_path: msg.module })).memory;
+      classifier = Classifier.from_checked(msg.manifestText, new Uint8Array(msg.image), new Uint8Array(msg.tabular));
+      self.postMessage({ type: "built", id: msg.id, wasm_memory_bytes: memory.buffer.byteLength });
+    } else if (msg.type === "turn") {
+      if (!classifier) throw new Error("this helper has no classifier yet");
+      const output = classifier.run_turn(msg.input, msg.k);
+      self.postMessage({ type: "turned", id: msg.id, output, wasm_memory_bytes: memory.buffer.byteLength });
     } else {
       throw new Error(`unknown request ${msg.type}`);
     }
@@ -39,15 +64,28 @@ self.onmessage = async (event) => {
 };
 
 /**
- * The loading steps of a "load" request: resolves to {classifier, manifest, modelVersion,
+ * The loading steps of a "load" request: resolves to {classifier, engine, manifest, modelVersion,
  * steps_ms: {download_check_compile, construct}} (how long the downloads, the SHA-256 checks and
  * the streaming compile took together, then `Classifier.from_checked`). Posts its progress
- * messages with `id`.
+ * messages with `id`. `instances` (default 1): how many Classifiers the engine spreads a
+ * classify's quarter turns over, this one included.
  */
-export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl }) {
+export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, instances = 1 }) {
   const t0 = performance.now();
-  const manifestRes = await get(manifestUrl);
-  const manifestText = await manifestRes.text();
+  // One progress bar over the three downloads: the wasm's size comes from Content-Length (absent or
+  // compressed on some hosts: then the bar just fills late), the models' from the manifest.
+  const progress = new Progress(id);
+  // The wasm does not depend on the manifest: its download and streaming compile start at once.
+  // The compiled module also goes to the helpers, which instantiate it without compiling again.
+  let module;
+  const wasmReady = get(wasmUrl)
+    .then((res) => WebAssembly.compileStreaming(progress.track(res)))
+    .then(async (m) => {
+      module = m;
+      memory = (await init({ module_or_path: m })).memory;
+    });
+  wasmReady.catch(() => {}); // reported through Promise.all below, or moot if the manifest failed
+  const manifestText = await (await get(manifestUrl)).text();
   let manifest;
   try {
     manifest = JSON.parse(manifestText);
@@ -55,24 +93,161 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl }) {
     throw new Error(`${manifestUrl} is not valid JSON`);
   }
   const { image, tabular } = defaultModels(manifest);
+  // Helpers start now, so that their scripts load beside the downloads, never during a classify.
+  const helpers = [];
+  for (let i = 1; i < Math.min(instances, image.quarter_turns ?? 1); i++) helpers.push(new Helper());
 
-  // One progress bar over all three downloads. The manifest knows the models' sizes; the wasm's
-  // comes from Content-Length (absent or compressed on some hosts: then the bar just fills late).
-  const progress = new Progress(id, [image.bytes || 0, tabular.bytes || 0]);
+  progress.expect((image.bytes || 0) + (tabular.bytes || 0));
   const modelUrl = (m) => new URL(m.file, modelsUrl).href;
   const [imageBytes, tabularBytes] = await Promise.all([
-    download(modelUrl(image), progress).then((b) => verify(b, image)),
-    download(modelUrl(tabular), progress).then((b) => verify(b, tabular)),
-    // Streaming compile: hand wasm-bindgen a Response whose body counts bytes as they arrive.
-    get(wasmUrl).then((res) => init({ module_or_path: progress.track(res, true) })),
+    downloadChecked(modelUrl(image), image, progress),
+    downloadChecked(modelUrl(tabular), tabular, progress),
+    wasmReady,
   ]);
   progress.finish();
   const t1 = performance.now();
-  // Both models passed verify() above, so wasm need not hash them again (issue 5: hashing in
-  // wasm cost about 0.1 s of cold start, crypto.subtle about 20 ms).
+  // Copies of the checked bytes: the helpers build their own Classifiers while this one builds.
+  for (const h of helpers) h.build({ module, manifestText, image: imageBytes, tabular: tabularBytes });
+  // Both models were checked as they arrived, so wasm need not hash them again (issue 5: hashing
+  // in wasm after the download cost about 0.1 s of cold start).
   const built = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
   const steps_ms = { download_check_compile: t1 - t0, construct: performance.now() - t1 };
-  return { classifier: built, manifest, modelVersion: built.model_version(), steps_ms };
+  return {
+    classifier: built, engine: new Engine(built, helpers), manifest, modelVersion: built.model_version(), steps_ms,
+  };
+}
+
+/**
+ * A classify across instances of the model (issue 15): this worker's Classifier prepares the photo
+ * and finishes the assessment; the quarter turns' CNN passes, the bulk of the time, go to whichever
+ * instances are ready, this one included. Each turn's outputs land at their turn's index, and the
+ * Rust `finish` averages them in turn order, so the result is the same bits whatever ran where.
+ */
+class Engine {
+  constructor(classifier, helpers) {
+    this.classifier = classifier;
+    this.helpers = helpers;
+  }
+  get size() {
+    return 1 + this.helpers.length;
+  }
+  async classify(bytes, meta) {
+    const photo = this.classifier.prepare(bytes, meta);
+    let turns;
+    try {
+      turns = await this.turns(photo.input(), this.classifier.quarter_turns());
+    } catch (err) {
+      photo.free();
+      throw err;
+    }
+    return this.classifier.finish(photo, turns); // consumes photo
+  }
+  /** `[run_turn(input, 0), …, run_turn(input, n - 1)]`, spread over the ready instances. */
+  async turns(input, n) {
+    const out = new Array(n);
+    const queue = Array.from({ length: n }, (_, k) => k);
+    const helperShares = this.helpers.filter((h) => h.ready).map(async (h) => {
+      for (let k; (k = queue.shift()) !== undefined;) {
+        try {
+          out[k] = await h.turn(input, k);
+        } catch {
+          out[k] = this.classifier.run_turn(input, k); // a helper failed: this instance runs its turn
+        }
+      }
+    });
+    const ownShare = (async () => {
+      for (let k; (k = queue.shift()) !== undefined;) {
+        out[k] = this.classifier.run_turn(input, k);
+        await nextTask(); // let the helpers' replies in, so they take the next turns
+      }
+    })();
+    await Promise.all([ownShare, ...helperShares]);
+    return out;
+  }
+  /** Each instance: this one, then the helpers; wasm memory in bytes (null until built). */
+  describe() {
+    return [
+      { role: "main", ready: true, wasm_memory_bytes: memory?.buffer.byteLength ?? null },
+      ...this.helpers.map((h) => ({
+        role: "helper", ready: h.ready, turns: h.turns, wasm_memory_bytes: h.memoryBytes, error: h.error,
+      })),
+    ];
+  }
+}
+
+/** A nested worker running this same file with its own Classifier, for quarter turns. */
+class Helper {
+  constructor() {
+    this.ready = false;
+    this.memoryBytes = null;
+    this.error = null;
+    this.turns = 0; // turns it has run, for the tests and the benchmark
+    this.next = 1;
+    this.pending = new Map();
+    this.worker = spawn(import.meta.url);
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      if (!p) return;
+      this.pending.delete(data.id);
+      if (data.wasm_memory_bytes) this.memoryBytes = data.wasm_memory_bytes;
+      if (data.type === "error") {
+        if (data.fatal) this.retire(data.message);
+        p.reject(new Error(data.message));
+      } else p.resolve(data);
+    };
+    this.worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.retire(`a model worker failed: ${event.message || "could not start"}`);
+    };
+  }
+  /** Build its Classifier; it takes turns once that succeeded (a failure leaves it out: slower, same result). */
+  build(parts) {
+    this.call({ type: "build", ...parts }).then(
+      () => (this.ready = !this.error),
+      (err) => this.retire(err.message),
+    );
+  }
+  async turn(input, k) {
+    const { output } = await this.call({ type: "turn", input, k });
+    this.turns++;
+    return output;
+  }
+  call(msg) {
+    if (this.error) return Promise.reject(new Error(this.error));
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+  /** Out of service for good: pending calls fail, and it is never given another turn. */
+  retire(reason) {
+    this.ready = false;
+    this.error = reason;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(new Error(reason));
+    this.pending.clear();
+  }
+}
+
+/** Same-origin: a plain module worker. Cross-origin (the widget from a CDN): a blob shim that imports it. */
+function spawn(url) {
+  const options = { type: "module", name: "skinscan-turns" };
+  if (new URL(url).origin === self.location.origin) return new Worker(url, options);
+  const shim = new Blob([`import ${JSON.stringify(url)};`], { type: "text/javascript" });
+  return new Worker(URL.createObjectURL(shim), options);
+}
+
+/** Resolves in a later task: pending messages (a helper's finished turn) are handled first. */
+function nextTask() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 async function get(url) {
@@ -86,32 +261,52 @@ async function get(url) {
   return res;
 }
 
-async function download(url, progress) {
-  const res = progress.track(await get(url), false);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-async function verify(bytes, model) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * A model file, read piece by piece into one buffer (of the manifest's size) and hashed as it
+ * arrives (www/sha256.js: crypto.subtle.digest only hashes a whole file, after the download), then
+ * checked against the manifest's SHA-256.
+ */
+async function downloadChecked(url, model, progress) {
+  const res = await get(url);
+  const hash = new Sha256();
+  let buf = new Uint8Array(model.bytes || 0);
+  let n = 0;
+  const reader = res.body.getReader();
+  for (let r; !(r = await reader.read()).done;) {
+    const piece = r.value;
+    if (n + piece.length > buf.length) {
+      const bigger = new Uint8Array(Math.max(2 * buf.length, n + piece.length));
+      bigger.set(buf.subarray(0, n));
+      buf = bigger;
+    }
+    buf.set(piece, n);
+    n += piece.length;
+    hash.update(piece);
+    progress.add(piece.length);
+  }
+  const hex = hash.hex();
   if (hex !== String(model.sha256).toLowerCase()) {
     throw new Error(
       `model file ${model.file} failed its integrity check (SHA-256 ${hex.slice(0, 12)}… does not match the manifest); reload the page`,
     );
   }
-  return bytes;
+  return n === buf.length ? buf : buf.slice(0, n);
 }
 
 class Progress {
-  constructor(id, knownSizes) {
+  constructor(id) {
     this.id = id;
     this.loaded = 0;
-    this.total = knownSizes.reduce((a, b) => a + b, 0);
+    this.total = 0;
     this.last = 0;
   }
-  /** Wrap a Response so its body reports bytes read; `addLength` adds its Content-Length to the total. */
-  track(res, addLength) {
-    if (addLength) this.total += Number(res.headers.get("Content-Length")) || 0;
+  /** `bytes` more to come. */
+  expect(bytes) {
+    this.total += bytes;
+  }
+  /** Wrap a Response so its body reports bytes read, and expect its Content-Length. */
+  track(res) {
+    this.expect(Number(res.headers.get("Content-Length")) || 0);
     if (!res.body) return res;
     const self = this;
     const counted = res.body.pipeThrough(

@@ -249,6 +249,13 @@ try {
     assert((await page.locator('input[type="file"]').count()) === 1, "the page must have exactly one input[type=file]");
     await assertCsp(page, response, "index.html");
     assert((await ui.warning.textContent()).trim() === CLOSEUP, "the close-up warning text differs from the spec");
+    // Loading progress (issue 15): a labelled <progress>, and a polite status that ends with "ready".
+    assert((await page.getByRole("progressbar", { name: "Loading the classifier onto this device…", includeHidden: true }).count()) === 1,
+      "the loading <progress> has no label");
+    const status = page.locator('[data-testid="progress-status"]');
+    assert((await status.getAttribute("role")) === "status" && (await status.getAttribute("aria-live")) === "polite",
+      "the loading status is not a polite live region");
+    assert((await status.textContent()).startsWith("The classifier is ready"), `loading status: ${await status.textContent()}`);
     await page.locator('[data-testid="app"][data-offline="ready"]').waitFor({ state: "attached", timeout: LOAD_TIMEOUT });
     return `ready in ${loadS} s, service worker active`;
   });
