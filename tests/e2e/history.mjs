@@ -26,6 +26,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { compact, pdfText } from "./pdftext.mjs";
 import { startServer } from "../../tools/server.mjs";
+import { assert, check, finish } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
@@ -35,20 +36,6 @@ const STEP_TIMEOUT = 60_000;
 const SPOT = "mole on left shoulder";
 const SITE = "upper extremity";
 
-const failures = [];
-/** Run one check: prints ok or FAIL with its duration and note; the run fails at the end if any failed. */
-async function check(name, fn) {
-  const started = performance.now();
-  const outcome = await fn().then(
-    (note) => ({ ok: true, note: note ? ` — ${note}` : "" }),
-    (err) => ({ ok: false, note: `\n      ${String(err?.stack ?? err).split("\n").slice(0, 6).join("\n      ")}` }),
-  );
-  if (!outcome.ok) failures.push(name);
-  console.log(`${outcome.ok ? "ok  " : "FAIL"}  ${name} (${((performance.now() - started) / 1000).toFixed(1)} s)${outcome.note}`);
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 /** The reference: `skinscan classify --json FILE`. */
 function reference(file) {
@@ -491,8 +478,4 @@ try {
   await server.close();
 }
 
-if (failures.length) {
-  console.log(`\n${failures.length} history check(s) failed: ${failures.join("; ")}`);
-  process.exit(1);
-}
-console.log("\nall history checks passed");
+finish("history");

@@ -16,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../tools/server.mjs";
 import { WASM_BUILDS, defaultModels } from "../../www/choices.js";
+import { assert, check, finish } from "./harness.mjs";
 
 const wasmFileFor = (relaxed) => (relaxed ? WASM_BUILDS.relaxed : WASM_BUILDS.plain);
 
@@ -25,20 +26,6 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TOLERANCE = 1e-4; // the page against the CLI, as tests/e2e/run.mjs
 const META = { age: 55, sex: "male", site: "posterior torso", grew: "yes", diameterMm: 6 };
 
-const failures = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const note = await fn();
-    console.log(`ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ` — ${note}` : ""}`);
-  } catch (err) {
-    failures.push(name);
-    console.log(`FAIL  ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n      ${String(err?.stack ?? err).split("\n").slice(0, 6).join("\n      ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 function cli(file, meta) {
   const args = ["classify", "--json", file];
@@ -185,7 +172,4 @@ try {
   await browser.close();
   await server.close();
 }
-if (failures.length) {
-  console.log(`\n${failures.length} check(s) failed: ${failures.join("; ")}`);
-  process.exit(1);
-}
+finish("parallel-turn");

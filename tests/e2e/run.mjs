@@ -30,6 +30,7 @@ import { deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { CSP } from "../../tools/csp.mjs";
 import { startServer } from "../../tools/server.mjs";
+import { assert, check, finish } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WWW = path.join(ROOT, "www");
@@ -42,23 +43,6 @@ const LOAD_TIMEOUT = 180_000; // wasm compile + model optimise on a busy 2-core 
 const STEP_TIMEOUT = 60_000;
 const CLOSEUP =
   "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
-
-// ------------------------------------------------------------------------------------------------
-// A tiny harness: each check runs, prints ok/FAIL with its time, and the run fails if any failed.
-const failures = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const note = await fn();
-    console.log(`ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ` — ${note}` : ""}`);
-  } catch (err) {
-    failures.push(name);
-    console.log(`FAIL  ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n      ${String(err?.stack ?? err).split("\n").slice(0, 6).join("\n      ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 /** The page's one CSP <meta> and the header it came with (goto's response) are both tools/csp.mjs's policy. */
 async function assertCsp(p, response, name) {
@@ -538,8 +522,4 @@ try {
   await server.close();
 }
 
-if (failures.length) {
-  console.log(`\n${failures.length} browser check(s) failed: ${failures.join("; ")}`);
-  process.exit(1);
-}
-console.log("\nall browser checks passed");
+finish("browser");

@@ -105,6 +105,21 @@ def verdict(m: dict, ood: float | None, q: dict, ood_retake=None) -> tuple[str, 
     return "ok", None
 
 
+def non_lesion_first(m: dict, q: dict, outputs: dict, verdict: str, reason: str | None) -> tuple[str, str | None]:
+    """The Rust gate's ``Gate::non_lesion_first``: ``(verdict, reason)`` unless the model's
+    non-lesion logit (in ``outputs``) is beyond the manifest's cut, or a photo without an exposure
+    problem has less colour than ``min_colour``: then not a lesion."""
+    nl = (q.get("ood") or {}).get("non_lesion")
+    if not nl:
+        return verdict, reason
+    value = lambda name: float(np.ravel(outputs[name])[0])
+    exposed = photo_problem(m, q["thresholds"]) not in ("too_dark", "overexposed")
+    grey = exposed and nl.get("colour_output") is not None and value(nl["colour_output"]) < nl["min_colour"]
+    if value(nl["output"]) > nl["threshold"] or grey:
+        return "not_a_lesion", "not_a_lesion"
+    return verdict, reason
+
+
 # ---------------------------------------------------------------- synthetic degradations (float 0..255)
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     r = int(np.ceil(3 * sigma))

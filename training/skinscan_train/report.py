@@ -157,12 +157,7 @@ def _golden_quality(manifest, resized, own: dict, kind: str) -> dict | None:
                                            "hard_threshold": clin["hard_threshold"], "retake_max": clin.get("retake_max")}}
     m = quality.measures(resized, q["params"]["center"], q["params"]["k"])
     verdict, reason = quality.verdict(m, ood, qk, rt[0] if rt is not None else None)
-    nl = (q.get("ood") or {}).get("non_lesion")
-    if nl:  # the pipeline's Gate::non_lesion_first
-        exposed = quality.photo_problem(m, q["thresholds"]) not in ("too_dark", "overexposed")
-        grey = exposed and float(np.ravel(own[nl["colour_output"]])[0]) < nl["min_colour"]
-        if float(np.ravel(own[nl["output"]])[0]) > nl["threshold"] or grey:
-            verdict, reason = "not_a_lesion", "not_a_lesion"
+    verdict, reason = quality.non_lesion_first(m, q, own, verdict, reason)
     res = {"verdict": verdict, "reason": reason, "ood_score": ood, "measures": m}
     if rt is not None:
         res["ood_retake"] = [float(v) for v in rt[0]]
