@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Store the image model's convolution kernels compactly: int8 per output channel, and float16
-for the kernels int8 would move most (issue 15).
+"""Store the image model's convolution kernels compactly: int8 per output channel, and 11-bit
+fixed point (split into an int8 and a uint8 plane) for the kernels int8 would move most (issue 15).
 
     python training/compact.py --data ../shared/data --models models [--model effnet_lite0]
 
@@ -8,7 +8,9 @@ Run it after train.py (or finetune.py) and before mixed.py: mixed.py then fits e
 calibration and tier on what the compact network computes, and the test figures it reports are
 the compact model's. The float32 graph is compared with the compact one on HAM10000 and PAD
 photos (largest logit and embedding difference), and the manifest's image model entry records
-the storage format under `weights`. A model that is already compact is left as it is.
+the storage format under `weights`. The network's Mahalanobis factors (the OOD and retake
+Gaussians') are stored as float16 as well, checked by how much that alone moves the OOD scores
+(relative). A model that is already compact is left as it is.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def main():
     ap.add_argument("--models", required=True, type=Path, help="models folder: the model file and manifest are rewritten")
     ap.add_argument("--model", default="effnet_lite0")
     ap.add_argument("--check-photos", type=int, default=16, help="photos of each kind to compare the graphs on")
-    ap.add_argument("--choose-photos", type=int, default=48, help="validation photos that choose the float16 kernels")
+    ap.add_argument("--choose-photos", type=int, default=48, help="validation photos that choose the finer kernels")
     ap.add_argument("--seed", type=int, default=20261126, help="train.py's seed: the same HAM10000 split")
     a = ap.parse_args()
     man_path = a.models / "manifest.json"
@@ -44,24 +46,31 @@ def main():
         print(f"{path.name}: already compact ({entry.get('weights', {}).get('format')}); nothing to do")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        f32 = Path(tmp) / "f32.onnx"
+        f32, kern, out = (Path(tmp) / n for n in ("f32.onnx", "kernels.onnx", "compact.onnx"))
         shutil.copy(path, f32)
-        # Which kernels stay float16: measured on HAM10000 validation photos (train.py's lesion
+        # Which kernels get the finer storage: measured on HAM10000 validation photos (train.py's lesion
         # split; the network never trained on them), never on a test set.
         _, val = data.split_by_group(data.read_set(a.data, "ham10000"), 0.2, a.seed)
         pick = np.random.default_rng(1).choice(len(val), a.choose_photos, replace=False)
         xv = np.concatenate([preprocess.preprocess(str(val[i].path)) for i in pick])
-        float16, err = compact.choose_float16(f32, xv)
-        rec = compact.compact(f32, Path(tmp) / "compact.onnx", float16)
-        rec.update(err, chosen_on=f"{a.choose_photos} HAM10000 validation photos", float16_budget=compact.FP16_BUDGET)
+        fine, err = compact.choose_fine(f32, xv)
+        rec = compact.compact(f32, kern, fine, factors=False)
+        rec["float16_factors"] = compact.compact(kern, out)["float16_factors"]
+        rec.update(err, chosen_on=f"{a.choose_photos} HAM10000 validation photos",
+                   **{f"int{compact.FINE_BITS}_budget": compact.FINE_BUDGET})
         ham = data.read_set(a.data, "ham10000")[: a.check_photos]
         pad = [p for p in photos.read_pad(a.data) if p.split == "train"][: a.check_photos]
         x = np.concatenate([preprocess.preprocess(str(p.path)) for p in ham + pad])
-        diff = compact.compare(f32, Path(tmp) / "compact.onnx", x)
+        diff = compact.compare(f32, out, x, relative=())
         if diff["logits"] > LOGIT_LIMIT:
             raise SystemExit(f"compact graph's logits differ by {diff['logits']:.3f} (> {LOGIT_LIMIT}); not written")
-        shutil.copy(Path(tmp) / "compact.onnx", path)
+        # The factors alone (the kernels move the OOD statistics themselves; mixed.py refits on them).
+        fdiff = compact.compare(kern, out, x, outputs=(), relative=("ood", "ood_retake"))
+        if max(fdiff.values(), default=0.0) > compact.FACTOR_LIMIT:
+            raise SystemExit(f"float16 factors move the OOD scores by {fdiff} (> {compact.FACTOR_LIMIT} relative); not written")
+        shutil.copy(out, path)
         rec.update({"float32_bytes": f32.stat().st_size, "max_abs_diff_vs_float32": diff,
+                    "factors_max_relative_ood_change": fdiff,
                     "checked_on": f"{len(ham)} HAM10000 training photos and {len(pad)} PAD-UFES-20 train photos"})
     entry.update(export.file_entry(path))
     entry["weights"] = rec

@@ -134,7 +134,9 @@ def fit_mahalanobis(train_stats, shrink: float = 1e-2) -> dict:
     mu = x.mean(0)
     cov = np.cov(x.T)
     cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(mu))
-    L = np.linalg.cholesky(np.linalg.inv(cov))
+    # The graph stores the factor as float16 (compact.py, issue 15): round it here, so that every
+    # score this module computes, and the cuts fitted on them, use the values the graph holds.
+    L = np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float16).astype(np.float64)
     return {"mu": mu, "L": L, "dim": len(mu)}
 
 
@@ -183,13 +185,20 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, no
     if have & set(HEAD_OUTPUTS):
         raise ValueError(f"{onnx_in} already has the mixed-data heads")
     f32 = lambda name, a: g.initializer.append(numpy_helper.from_array(np.asarray(a, np.float32), name))
+
+    def f16(name, a):  # a Mahalanobis factor: float16 in the file, float32 once tract/onnxruntime fold the Cast
+        g.initializer.append(numpy_helper.from_array(np.asarray(a, np.float16), name + "_f16"))
+        g.node.append(helper.make_node("Cast", [name + "_f16"], [name], to=TensorProto.FLOAT,
+                                       name="mx/" + name[len("mx_"):] + "_cast"))
     f32("mx_pt_W", photo_type["W"].reshape(1, -1)); f32("mx_pt_b", np.reshape(photo_type["b"], 1))
     f32("mx_cl_W", clinical["W"]); f32("mx_cl_b", clinical["b"]); f32("mx_cl_b4", clinical["b"].reshape(1, -1, 1, 1))
-    f32("mx_oc_mu", ood["mu"].reshape(1, -1)); f32("mx_oc_L", ood["L"]); f32("mx_oc_scale", np.array(1.0 / ood["dim"]))
+    f32("mx_oc_mu", ood["mu"].reshape(1, -1)); f16("mx_oc_L", ood["L"]); f32("mx_oc_scale", np.array(1.0 / ood["dim"]))
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "mx_axis1"))
     g.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "mx_axis2"))
+    for c in range(4):  # Slice bounds of the channel planes
+        g.initializer.append(numpy_helper.from_array(np.array([c], np.int64), f"mx_c{c}"))
     rt = ood["retake"]
-    f32("mx_ocr_mu", np.stack([t["mu"] for t in rt])[None]); f32("mx_ocr_L", np.stack([t["L"] for t in rt]))
+    f32("mx_ocr_mu", np.stack([t["mu"] for t in rt])[None]); f16("mx_ocr_L", np.stack([t["L"] for t in rt]))
     f32("mx_ocr_scale", np.array(1.0 / rt[0]["dim"]))
     from .preprocess import MEAN, STD
     f32("mx_nl_std", np.reshape(STD, (1, 3, 1, 1))); f32("mx_nl_mean", np.reshape(MEAN, (1, 3, 1, 1)))
@@ -198,8 +207,13 @@ def add_heads(onnx_in, onnx_out, photo_type: dict, clinical: dict, ood: dict, no
     g.node.extend([
         n("Mul", ["input0", "mx_nl_std"], ["mx_nl_s"], name="mx/nl_std"),
         n("Add", ["mx_nl_s", "mx_nl_mean"], ["mx_nl_rgb"], name="mx/nl_mean"),
-        n("ReduceMax", ["mx_nl_rgb"], ["mx_nl_max"], axes=[1], keepdims=1, name="mx/nl_max"),
-        n("ReduceMin", ["mx_nl_rgb"], ["mx_nl_min"], axes=[1], keepdims=1, name="mx/nl_min"),
+        # The largest and smallest channel per pixel, elementwise over the three channel planes:
+        # tract's ReduceMax/ReduceMin across the channel axis took 8 ms each per pass in wasm
+        # (a third of the CNN's time, issue 15); Slice + Max/Min take a fraction of a millisecond.
+        *[n("Slice", ["mx_nl_rgb", f"mx_c{c}", f"mx_c{c + 1}", "mx_axis1"], [f"mx_nl_c{c}"], name=f"mx/nl_c{c}")
+          for c in range(3)],
+        n("Max", ["mx_nl_c0", "mx_nl_c1", "mx_nl_c2"], ["mx_nl_max"], name="mx/nl_max"),
+        n("Min", ["mx_nl_c0", "mx_nl_c1", "mx_nl_c2"], ["mx_nl_min"], name="mx/nl_min"),
         n("Sub", ["mx_nl_max", "mx_nl_min"], ["mx_nl_spread"], name="mx/nl_spread"),
         n("ReduceMean", ["mx_nl_spread"], ["mx_nl_chroma4"], axes=[2, 3], keepdims=0, name="mx/nl_chroma"),
         n("Add", ["mx_nl_chroma4", "mx_nl_eps"], ["mx_nl_ce"], name="mx/nl_eps"),

@@ -110,6 +110,13 @@ def _val_summary(v: dict) -> dict:
     return {k: v[k] for k in keep if k in v}
 
 
+def fine_kernels(w: dict) -> str:
+    """How many kernels are stored finer than int8, and how (compact.py's record)."""
+    if w.get("int11_kernels") is not None:
+        return f"{w['int11_kernels']} as 11-bit fixed point (an int8 and a uint8 plane)"
+    return f"{w.get('float16_kernels')} as float16"
+
+
 def write_manifest(a, staging: Path, heads: dict, tab: dict, ens: dict, ood: dict, diff: dict, compact: dict, wall: float) -> dict:
     man = json.loads((a.models / "manifest.json").read_text())
     man["model_version"] = f"skinscan-{time.strftime('%Y.%m.%d')}-effnet-lite0-mixed{'-smoke' if a.smoke else ''}"
@@ -249,8 +256,9 @@ def write_card(card: Path, man: dict, entry: dict, figs: dict, tab: dict, wall: 
             "",
             f"Weights: stored as `{entry['weights']['format']}` (`training/compact.py`, before this stage, so every fit above "
             f"and every test figure is the compact network's): {entry['weights'].get('int8_kernels')} convolution kernels as int8 "
-            f"with a scale per output channel, {entry['weights'].get('float16_kernels')} as float16 (the ones int8 moved most per "
-            f"weight, chosen on {entry['weights'].get('chosen_on')}); the file is {entry['bytes'] / 1e6:.2f} MB against "
+            f"with a scale per output channel, {fine_kernels(entry['weights'])} (the ones int8 moved most per "
+            f"weight, chosen on {entry['weights'].get('chosen_on')}); {entry['weights'].get('float16_factors') or 0} "
+            f"Mahalanobis factors as float16; the file is {entry['bytes'] / 1e6:.2f} MB against "
             f"{entry['weights'].get('float32_bytes', 0) / 1e6:.2f} MB in float32. Mean |logit change| on those photos: "
             f"{entry['weights'].get('mean_abs_logit_change_chosen', float('nan')):.4f} (all int8 would be "
             f"{entry['weights'].get('mean_abs_logit_change_all_int8', float('nan')):.4f}). The network still computes in float32."]),
