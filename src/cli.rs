@@ -352,6 +352,16 @@ fn bench(args: &[String]) -> Result<()> {
             f(&first.timings_ms)
         );
     }
+    // Where one pass of the CNN goes, by tract operator (the same hook as the browser bench's).
+    let input = c.preprocess_bytes(&bytes)?;
+    let t0 = Instant::now();
+    let now = move || t0.elapsed().as_secs_f64() * 1e3;
+    let ops = c.profile_image_model(&input, runs as u32, &now)?;
+    let pass: f64 = ops.iter().map(|o| o.ms_per_pass).sum();
+    println!("cnn by operator     ms/pass  share  nodes   (one pass: {pass:.2} ms, {runs} passes)");
+    for o in &ops {
+        println!("  {:<24}{:>7.2}  {:>4.0}%  {:>5}", o.op, o.ms_per_pass, 100.0 * o.ms_per_pass / pass, o.nodes);
+    }
     Ok(())
 }
 

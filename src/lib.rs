@@ -18,6 +18,7 @@ pub mod tabular;
 mod wasm;
 
 pub use ensemble::RiskTier;
+pub use model::OpTime;
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use pipeline::{Assessment, Classifier, DiagnosisProbs, Heatmap, Timings, Warning};

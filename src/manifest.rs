@@ -280,8 +280,15 @@ pub struct WeightStorage {
     pub kernels: usize,
     #[serde(default)]
     pub int8_kernels: Option<usize>,
+    /// Kernels kept finer than int8: float16 (`int8-per-channel+float16`) or split 11-bit
+    /// fixed point (`int8-per-channel+int11-split`).
     #[serde(default)]
     pub float16_kernels: Option<usize>,
+    #[serde(default)]
+    pub int11_kernels: Option<usize>,
+    /// Mahalanobis factors (the OOD and retake Gaussians') stored as float16.
+    #[serde(default)]
+    pub float16_factors: Option<usize>,
     #[serde(default)]
     pub newly_quantized: Option<usize>,
     #[serde(default)]
@@ -291,6 +298,10 @@ pub struct WeightStorage {
     pub float16_budget: Option<u64>,
     #[serde(default)]
     pub float16_weights: Option<u64>,
+    #[serde(default)]
+    pub int11_budget: Option<u64>,
+    #[serde(default)]
+    pub int11_weights: Option<u64>,
     #[serde(default)]
     pub chosen_on: Option<String>,
     #[serde(default)]
@@ -303,6 +314,9 @@ pub struct WeightStorage {
     /// For people: how far the compact graph's outputs are from the float32 graph's.
     #[serde(default)]
     pub max_abs_diff_vs_float32: Option<serde_json::Value>,
+    /// For people: how far storing the Mahalanobis factors as float16 alone moved the OOD scores.
+    #[serde(default)]
+    pub factors_max_relative_ood_change: Option<serde_json::Value>,
     #[serde(default)]
     pub checked_on: Option<String>,
 }
@@ -317,6 +331,10 @@ pub enum WeightFormat {
     /// int8 would move most, kept as float16 (`training/skinscan_train/compact.py`).
     #[serde(rename = "int8-per-channel+float16")]
     Int8PerChannelFloat16,
+    /// The same, with the finer kernels in 11-bit fixed point (one scale per output channel),
+    /// split into an int8 plane of high bits and a uint8 plane of the 3 low bits (issue 15).
+    #[serde(rename = "int8-per-channel+int11-split")]
+    Int8PerChannelInt11Split,
 }
 
 /// The kind of photo, which picks the head, calibration, stacker, tiers and OOD cut.

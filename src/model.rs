@@ -37,8 +37,13 @@ fn load(
     outputs: &[&str],
 ) -> Result<(Plan, Vec<Vec<usize>>)> {
     let err = model_err(name);
-    let typed = tract_onnx::onnx()
-        .model_for_read(&mut Cursor::new(bytes))
+    let onnx = tract_onnx::onnx();
+    let mut proto = onnx.proto_model_for_read(&mut Cursor::new(bytes)).map_err(&err)?;
+    if let Some(graph) = proto.graph.as_mut() {
+        expand_constants(&onnx, graph).map_err(&err)?;
+    }
+    let typed = onnx
+        .model_for_proto_model(&proto)
         .map_err(&err)?
         .with_input_names([input])
         .map_err(&err)?
@@ -67,6 +72,116 @@ fn load(
     Ok((plan, shapes))
 }
 
+/// Fold, in the ONNX graph itself, every `Cast` to float32, `Mul` and `Add` whose inputs are
+/// all initializers into a float32 initializer: how the compact weights are stored (int8 or
+/// split 11-bit kernels with per-channel scales, float16 factors; training/skinscan_train/
+/// compact.py) expanded once, with plain loops, before tract sees the graph. tract would fold
+/// them too, but in its inference-model analysis, which took 165 ms natively for the shipped
+/// model against 8 ms for its float32 twin (issue 15). The values are the very ones tract's
+/// folding gave: the same IEEE float32 operations. Returns how many nodes were folded.
+fn expand_constants(onnx: &tract_onnx::Onnx, graph: &mut tract_onnx::pb::GraphProto) -> TractResult<usize> {
+    use std::collections::{HashMap, HashSet};
+    use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::TensorProto;
+    let initializers: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    // Folded values stay tensors until the end: a chain (Cast, Mul, Cast, Mul, Add) is never
+    // written back to bytes in between.
+    let mut folded: HashMap<String, Tensor> = HashMap::new();
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for name in graph.node.iter().flat_map(|n| &n.input).chain(graph.output.iter().map(|o| &o.name)) {
+        *uses.entry(name.clone()).or_default() += 1;
+    }
+    let mut keep = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        let constant = |i: &String| folded.contains_key(i) || initializers.contains_key(i);
+        let to_f32 = node.op_type != "Cast"
+            || node.attribute.iter().any(|a| a.name == "to" && a.i == DataType::Float as i64);
+        if !(matches!(node.op_type.as_str(), "Cast" | "Mul" | "Add")
+            && node.domain.is_empty()
+            && node.output.len() == 1
+            && !node.input.is_empty()
+            && node.input.iter().all(constant)
+            && to_f32)
+        {
+            keep.push(node);
+            continue;
+        }
+        // A folded value is taken (not copied) by the node that reads it last.
+        for i in &node.input {
+            *uses.get_mut(i).unwrap() -= 1;
+        }
+        let mut load = |name: &String| -> TractResult<Tensor> {
+            if uses[name] == 0 {
+                if let Some(t) = folded.remove(name) {
+                    return Ok(t);
+                }
+            }
+            match folded.get(name) {
+                Some(t) => Ok(t.clone()),
+                None => {
+                    let t = &graph.initializer[initializers[name]];
+                    Ok(tract_onnx::tensor::load_tensor(&*onnx.provider, t, None)?.cast_to::<f32>()?.into_owned())
+                }
+            }
+        };
+        let value = match node.op_type.as_str() {
+            "Cast" => load(&node.input[0])?,
+            op => combine(op == "Mul", load(&node.input[0])?, load(&node.input[1])?)?,
+        };
+        folded.insert(node.output[0].clone(), value);
+    }
+    graph.node = keep;
+    let used: HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .chain(graph.output.iter().map(|o| o.name.clone()))
+        .collect();
+    // The compact parts are no longer read: drop them (memory is the phone's).
+    graph.initializer.retain(|t| used.contains(&t.name));
+    let n = folded.len();
+    for (name, value) in folded.into_iter().filter(|(name, _)| used.contains(name)) {
+        graph.initializer.push(TensorProto {
+            name,
+            dims: value.shape().iter().map(|&d| d as i64).collect(),
+            data_type: DataType::Float as i32,
+            raw_data: value.as_bytes().to_vec(), // little-endian, as ONNX stores it, on every target we build
+            ..Default::default()
+        });
+    }
+    Ok(n)
+}
+
+/// `a * b` or `a + b` of two float32 constants with ONNX (numpy) broadcasting, in place in the
+/// larger one. The compact weights' shapes take a plain loop: a per-output-channel scale
+/// (`[O, 1, 1, 1]` against `[O, I, h, w]`) or two tensors of one shape.
+fn combine(mul: bool, a: Tensor, b: Tensor) -> TractResult<Tensor> {
+    let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    let op = |x: &mut f32, y: f32| if mul { *x *= y } else { *x += y };
+    let small_view = small.to_plain_array_view::<f32>()?;
+    let same_shape = small.shape() == big.shape();
+    let per_channel = small.rank() == big.rank()
+        && small.shape()[0] == big.shape()[0]
+        && small.shape()[1..].iter().all(|&d| d == 1);
+    let mut big_view = big.to_plain_array_view_mut::<f32>()?;
+    match (big_view.as_slice_mut(), small_view.as_slice()) {
+        (Some(x), Some(y)) if same_shape => x.iter_mut().zip(y).for_each(|(x, &y)| op(x, y)),
+        (Some(x), Some(y)) if per_channel && !y.is_empty() => {
+            let inner = x.len() / y.len();
+            x.chunks_mut(inner).zip(y).for_each(|(c, &y)| c.iter_mut().for_each(|x| op(x, y)));
+        }
+        _ => {
+            let shape = big_view.shape().to_vec();
+            let small_b = small_view
+                .broadcast(shape.clone())
+                .ok_or_else(|| tract_onnx::prelude::tract_data::internal::anyhow!("cannot broadcast {:?} to {shape:?}", small.shape()))?;
+            tract_ndarray::Zip::from(&mut big_view).and(&small_b).for_each(|x, &y| op(x, y));
+        }
+    }
+    Ok(big)
+}
+
 fn run(name: &str, plan: &Plan, shape: &[usize], input: &[f32]) -> Result<Vec<Vec<f32>>> {
     let err = model_err(name);
     let tensor = Tensor::from_shape(shape, input).map_err(&err)?;
@@ -81,6 +196,40 @@ fn run(name: &str, plan: &Plan, shape: &[usize], input: &[f32]) -> Result<Vec<Ve
                 .collect())
         })
         .collect()
+}
+
+/// The warm-up graph (issue 15): `src/warmup.onnx`, written by `training/warmup_graph.py`, a
+/// tiny graph that takes the shipped image model's paths through tract (parsing, folding compact
+/// kernels, padded, strided and depthwise convolutions, the OOD and colour outputs).
+const WARMUP_GRAPH: &[u8] = include_bytes!("warmup.onnx");
+const WARMUP_SHAPE: [usize; 4] = [1, 3, 64, 64];
+
+/// Build the warm-up graph and run it `runs` times on a fixed pattern; returns the sum of its
+/// outputs. The browser's worker calls it while the real model downloads, so that the browser
+/// has compiled these paths with its optimising compiler by the time the model arrives.
+pub fn warm_up(runs: usize) -> Result<f64> {
+    let outputs = ["logits", "cam", "ood", "log_colour"];
+    let (plan, _) = load("warm-up", WARMUP_GRAPH, "input0", &WARMUP_SHAPE, &outputs)?;
+    let n: usize = WARMUP_SHAPE.iter().product();
+    let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
+    let mut sum = 0.0;
+    for _ in 0..runs {
+        for out in run("warm-up", &plan, &WARMUP_SHAPE, &input)? {
+            sum += out.iter().map(|&v| f64::from(v)).sum::<f64>();
+        }
+    }
+    Ok(sum)
+}
+
+/// One operator's share of a pass of the graph (see [`ImageNet::profile`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct OpTime {
+    /// tract's name for the optimised operator (e.g. `OptMatMul`, `DepthWise`).
+    pub op: String,
+    /// Milliseconds per pass, all its nodes together.
+    pub ms_per_pass: f64,
+    /// How many nodes of the plan run it.
+    pub nodes: usize,
 }
 
 /// Output tensor names of an image model.
@@ -306,6 +455,34 @@ impl ImageNet {
     /// Side of the square model input (what a quarter turn turns).
     pub fn input_side(&self) -> usize {
         self.input_shape[self.input_shape.len() - 1]
+    }
+
+    /// Where the graph's time goes (the benchmark's profile): `runs` passes on `input`, each
+    /// node timed with `now` (milliseconds), summed by operator, slowest first.
+    pub fn profile(&self, input: &[f32], runs: u32, now: &dyn Fn() -> f64) -> Result<Vec<OpTime>> {
+        let err = model_err(&self.name);
+        let mut state = TypedSimpleState::new(&self.plan).map_err(&err)?;
+        let mut by_op: std::collections::BTreeMap<String, (f64, std::collections::BTreeSet<usize>)> =
+            Default::default();
+        for _ in 0..runs {
+            let tensor = Tensor::from_shape(&self.input_shape, input).map_err(&err)?;
+            state
+                .run_plan_with_eval(tvec!(tensor.into_tvalue()), |ctx, op_state, node, inputs| {
+                    let t0 = now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let entry = by_op.entry(node.op().name().to_string()).or_default();
+                    entry.0 += now() - t0;
+                    entry.1.insert(node.id);
+                    out
+                })
+                .map_err(&err)?;
+        }
+        let mut ops: Vec<OpTime> = by_op
+            .into_iter()
+            .map(|(op, (ms, nodes))| OpTime { op, ms_per_pass: ms / f64::from(runs.max(1)), nodes: nodes.len() })
+            .collect();
+        ops.sort_by(|a, b| b.ms_per_pass.total_cmp(&a.ms_per_pass));
+        Ok(ops)
     }
 
     /// Run on one preprocessed input of `input_shape`.

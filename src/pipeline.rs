@@ -714,6 +714,18 @@ impl Classifier {
         Ok(self.image_net.run(input)?.logits)
     }
 
+    /// Exercise the engine on a tiny built-in graph, `runs` passes (see `model::warm_up`): what
+    /// the browser's worker does while the models download. Returns the sum of its outputs.
+    pub fn warm_up(runs: usize) -> Result<f64> {
+        crate::model::warm_up(runs)
+    }
+
+    /// The image model's time by operator over `runs` passes on a preprocessed input (the
+    /// benchmark's profile; `now` is a clock in milliseconds).
+    pub fn profile_image_model(&self, input: &[f32], runs: u32, now: &dyn Fn() -> f64) -> Result<Vec<crate::OpTime>> {
+        self.image_net.profile(input, runs, now)
+    }
+
     /// The user's photo type if given, else the detector's on the photo as given (like the
     /// gate, it reads how the photo was taken, not the lesion), else dermoscopic for a model
     /// without a detector.

@@ -58,6 +58,14 @@ fn to_js(assessment: &pipeline::Assessment) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// Build and run a tiny built-in graph `runs` times (issue 15): www/worker.js calls it while the
+/// models download, so that the browser has optimised the engine's code by the time they arrive.
+/// Returns the sum of the graph's outputs (a finite number).
+#[wasm_bindgen]
+pub fn warm_up(runs: u32) -> Result<f64, JsError> {
+    Ok(pipeline::Classifier::warm_up(runs as usize)?)
+}
+
 /// A photo between `Classifier.prepare` and `Classifier.finish`: decoded, preprocessed, its
 /// metadata checked. Pass it to `finish` (which consumes it), or `free()` it.
 #[wasm_bindgen]
@@ -172,6 +180,15 @@ impl Classifier {
 
     /// Benchmark hook (bench/): preprocess `image` once, then run the image model alone `runs`
     /// times; milliseconds per run, timed with `performance.now()` inside wasm.
+    /// Benchmark hook: the image model's time by operator over `runs` passes on `image`
+    /// (`[{op, ms_per_pass, nodes}]`, slowest first; see `ImageNet::profile`).
+    pub fn bench_profile(&self, image: &[u8], runs: u32) -> Result<JsValue, JsError> {
+        let input = self.inner.preprocess_bytes(image)?;
+        let now = clock();
+        let ops = self.inner.profile_image_model(&input, runs, &now)?;
+        serde_wasm_bindgen::to_value(&ops).map_err(|e| JsError::new(&e.to_string()))
+    }
+
     pub fn bench_cnn(&self, image: &[u8], runs: u32) -> Result<Vec<f64>, JsError> {
         let input = self.inner.preprocess_bytes(image)?;
         let now = clock();

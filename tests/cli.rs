@@ -280,6 +280,15 @@ fn bench_reports_first_and_median_timings() {
         .map(|v| v.parse().unwrap())
         .collect();
     assert!(ms.len() == 3 && ms.iter().all(|&v| v > 0.0), "{total}");
+    // The CNN's time by operator: convolutions are among them, and the shares add up to a pass.
+    let shares: Vec<f64> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("cnn by operator"))
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert!(text.contains("Conv") || text.contains("MatMul"), "{text}");
+    assert!((shares.iter().sum::<f64>() - 100.0).abs() < 2.0 * shares.len() as f64, "{text}");
     assert_one_line_error(
         &skinscan(&["bench", &fixture("upright.jpg"), "--runs", "0"]),
         "--runs",

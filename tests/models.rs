@@ -219,3 +219,29 @@ fn turns_run_elsewhere_and_out_of_order_finish_to_the_same_bits() {
         "a turn past the last one"
     );
 }
+
+/// vendor/tract-onnx registers only the ONNX operators SkinScan's graphs use (issue 15: a
+/// smaller wasm). Every listed operator is really registered (no typo), the models above load
+/// with them, and operators outside the list are gone, so the saving cannot vanish unnoticed
+/// on a tract upgrade that drops the patch.
+#[test]
+fn only_skinscans_onnx_operators_are_registered() {
+    let registered = tract_onnx::onnx().op_register.0;
+    for op in tract_onnx::model::SKINSCAN_OPS {
+        assert!(registered.contains_key(*op), "{op} is listed but not registered");
+    }
+    assert_eq!(registered.len(), tract_onnx::model::SKINSCAN_OPS.len());
+    for op in ["STFT", "LSTM", "Resize", "NonMaxSuppression", "RandomNormal", "ReduceMax", "Softmax"] {
+        assert!(!registered.contains_key(op), "{op} is registered: is vendor/tract-onnx patched in?");
+    }
+}
+
+/// The warm-up graph the browser runs while the models download (src/warmup.onnx) loads with
+/// SkinScan's operators and computes finite outputs, the same on every call.
+#[test]
+fn the_warm_up_graph_builds_and_runs() {
+    let once = Classifier::warm_up(1).unwrap();
+    assert!(once.is_finite() && once != 0.0, "{once}");
+    let thrice = Classifier::warm_up(3).unwrap();
+    assert!((thrice - 3.0 * once).abs() <= 1e-6 * thrice.abs(), "{thrice} vs 3 x {once}");
+}
