@@ -161,9 +161,11 @@ async function warm() {
       samples[name].push(...(await engines[name](1)));
     }
   }
+  // Where a pass of the CNN goes, by tract operator (the shipped build), after the timed runs.
+  const cnnProfile = await ours.call("profile", { runs });
   const uaMemory = await userAgentMemory();
   return {
-    mode: "warm", runs, warmup, ua_memory: uaMemory, userAgent: navigator.userAgent, hardwareConcurrency: hc,
+    mode: "warm", runs, warmup, ua_memory: uaMemory, cnn_profile: cnnProfile, userAgent: navigator.userAgent, hardwareConcurrency: hc,
     crossOriginIsolated: self.crossOriginIsolated, ours_load: oursLoad, ort: ortInfo,
     instances: await scanner.instances(),
     ort_default_threads: defaultThreads, samples,

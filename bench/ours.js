@@ -1,7 +1,7 @@
 // Benchmark worker for our wasm's CNN alone: www/worker.js's own loading steps (imported, so the
 // benchmark times the loader that ships), then timed runs of the image model on request.
 // Messages: {type: "load", wasmUrl, manifestUrl, modelsUrl, imageUrl}, {type: "cnn", runs},
-// {type: "input"}; each reply echoes `id`. `wasmUrl` picks the build (www/pkg has a +simd128 one
+// {type: "profile", runs}, {type: "input"}; each reply echoes `id`. `wasmUrl` picks the build (www/pkg has a +simd128 one
 // and a relaxed-SIMD one; one JS glue). End to end is timed through www/skinscan.js (bench.js).
 //
 // The CNN-only figure and onnxruntime-web's input need what the page never asks for: one pass of
@@ -28,6 +28,10 @@ const handlers = {
   },
   cnn({ runs }) {
     return Array.from(classifier.bench_cnn(image, runs));
+  },
+  /** The CNN's time by tract operator over `runs` passes: [{op, ms_per_pass, nodes}], slowest first. */
+  profile({ runs }) {
+    return classifier.bench_profile(image, runs);
   },
 };
 

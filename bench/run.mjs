@@ -357,6 +357,10 @@ const lines = [
     `overlapped, ${f(warm.ours_load.download_check_compile, 0)}, \`Classifier.from_checked\` (parse, optimise) ` +
     `${f(warm.ours_load.construct, 0)}; onnxruntime-web session create ${f(warm.ort.ort_1.create_ms, 0)}.`,
   "",
+  `Where one CNN pass goes in wasm (${shippedFile}, tract operators, each node timed, mean of ${RUNS} passes; the ` +
+    `timing itself adds a little): ` +
+    (warm.cnn_profile ?? []).slice(0, 8).map((o) => `${o.op} ${f(o.ms_per_pass, 1)} ms (${o.nodes} nodes)`).join(", ") + ".",
+  "",
   "| file | raw MB | gzip -9 MB |",
   "| --- | ---: | ---: |",
   `| \`www/pkg/skinscan_bg.wasm\` (+simd128, ${sizes.wasm_optimised ? "after wasm-opt -O3" : "no wasm-opt"}) | ${mb(sizes.wasm.raw)} | ${mb(sizes.wasm.gzip9)} |`,

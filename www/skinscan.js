@@ -7,7 +7,7 @@
 //
 // The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
 // options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
-import { modelInstances, relaxedSimd, wasmFile } from "./choices.js";
+import { defaultModels, modelInstances, relaxedSimd, wasmFile } from "./choices.js";
 
 /** Whether this engine has relaxed SIMD (and so loads the relaxed-SIMD build): see choices.js. */
 export { relaxedSimd };
@@ -91,7 +91,7 @@ export async function load(options = {}) {
       pending.clear();
       restart();
     };
-    loading = call({ type: "load", ...urls });
+    loading = prefetch(urls).then(({ prefetched, transfer }) => call({ type: "load", ...urls, prefetched }, transfer));
     return loading;
   }
   function restart() {
@@ -133,6 +133,53 @@ export async function load(options = {}) {
       restart();
     },
   };
+}
+
+/**
+ * The downloads start here, while the worker's script and its imports load (on a phone's network
+ * that is three round trips with nothing else on the wire): the wasm and the manifest at once,
+ * the manifest's default models as soon as it arrives. The worker gets each response's body as a
+ * transferred stream and reads, hashes and compiles it exactly as if it had fetched it itself.
+ * Where streams cannot be transferred, or anything here fails, nothing is sent and the worker
+ * fetches for itself (and reports what fails).
+ * @returns {Promise<{prefetched: null | {manifestText: string, responses: Object<string, {body: ReadableStream,
+ *   type: string|null, length: string|null}>}, transfer: ReadableStream[]}>}
+ */
+async function prefetch({ manifestUrl, modelsUrl, wasmUrl }) {
+  if (!streamsTransfer()) return { prefetched: null, transfer: [] };
+  const pending = [];
+  try {
+    const wasm = fetch(wasmUrl);
+    pending.push(wasm);
+    const manifestRes = await fetch(manifestUrl);
+    if (!manifestRes.ok) throw new Error(`HTTP ${manifestRes.status}`);
+    const manifestText = await manifestRes.text();
+    const { image, tabular } = defaultModels(JSON.parse(manifestText));
+    const urls = [wasmUrl, ...[image, tabular].map((m) => new URL(m.file, modelsUrl).href)];
+    const fetches = [wasm, ...urls.slice(1).map((u) => fetch(u))];
+    pending.push(...fetches);
+    const responses = {};
+    for (const [i, res] of (await Promise.all(fetches)).entries()) {
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      responses[urls[i]] = { body: res.body, type: res.headers.get("Content-Type"), length: res.headers.get("Content-Length") };
+    }
+    return { prefetched: { manifestText, responses }, transfer: Object.values(responses).map((r) => r.body) };
+  } catch {
+    // Leave nothing half-read: the worker starts over, from the browser's cache where it can.
+    for (const p of pending) p.then((res) => res.body?.cancel(), () => {});
+    return { prefetched: null, transfer: [] };
+  }
+}
+
+/** Whether this browser can hand a ReadableStream to a worker (Safari before 18 cannot). */
+function streamsTransfer() {
+  try {
+    const s = new ReadableStream();
+    structuredClone(s, { transfer: [s] });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Same-origin: a plain module worker. Cross-origin (widget served from a CDN): a blob shim that imports it. */

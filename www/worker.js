@@ -1,12 +1,16 @@
 // SkinScan inference worker (a module worker): owns the wasm Classifier, so the page never freezes.
 //
 // Protocol (main thread -> worker), each message carries an `id` echoed in the reply:
-//   {type: "load", id, manifestUrl, wasmUrl, modelsUrl, instances?}
+//   {type: "load", id, manifestUrl, wasmUrl, modelsUrl, instances?, prefetched?}
 //       fetches the manifest, the wasm (compiled as it streams in, from the start) and the two
 //       default models (each hashed as it arrives, checked against the manifest's SHA-256), with
 //       progress in bytes, builds the Classifier once, and starts
 //       `instances - 1` helper workers (default 1 instance; skinscan.js asks for choices.js's
 //       modelInstances()), each building its own Classifier from the same compiled module and bytes.
+//       `prefetched` (skinscan.js's prefetch(): {manifestText, responses: {url: {body, type, length}}})
+//       are those downloads already under way in the page, their bodies transferred streams: they
+//       are read, hashed and compiled here just the same; whatever is missing is fetched here.
+//       While the models download, the compiled wasm runs its tiny built-in graph (warmUpUntil).
 //       -> {type: "progress", id, loaded, total}*  then {type: "loaded", id, manifest, modelVersion, instances}
 //   {type: "classify", id, bytes: ArrayBuffer, meta: the page's raw details (see skinscan.js Metadata) | undefined}
 //       prepare (decode, preprocess) here, the quarter turns' CNN spread over this instance and the
@@ -24,7 +28,7 @@
 // bench/ours.js imports loadClassifier() to time these very loading steps, and then replaces
 // this module's onmessage with its own (its body runs after this module's).
 import { defaultModels } from "./choices.js";
-import init, { Classifier } from "./pkg/skinscan.js";
+import init, { Classifier, warm_up } from "./pkg/skinscan.js";
 import { Sha256 } from "./sha256.js";
 
 let engine = null; // the page's worker: an Engine
@@ -70,8 +74,9 @@ self.onmessage = async (event) => {
  * messages with `id`. `instances` (default 1): how many Classifiers the engine spreads a
  * classify's quarter turns over, this one included.
  */
-export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, instances = 1 }) {
+export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, instances = 1, prefetched = null }) {
   const t0 = performance.now();
+  const get = source(prefetched);
   // One progress bar over the three downloads: the wasm's size comes from Content-Length (absent or
   // compressed on some hosts: then the bar just fills late), the models' from the manifest.
   const progress = new Progress(id);
@@ -85,7 +90,7 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
       memory = (await init({ module_or_path: m })).memory;
     });
   wasmReady.catch(() => {}); // reported through Promise.all below, or moot if the manifest failed
-  const manifestText = await (await get(manifestUrl)).text();
+  const manifestText = prefetched?.manifestText ?? (await (await get(manifestUrl)).text());
   let manifest;
   try {
     manifest = JSON.parse(manifestText);
@@ -99,11 +104,14 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
 
   progress.expect((image.bytes || 0) + (tabular.bytes || 0));
   const modelUrl = (m) => new URL(m.file, modelsUrl).href;
-  const [imageBytes, tabularBytes] = await Promise.all([
-    downloadChecked(modelUrl(image), image, progress),
-    downloadChecked(modelUrl(tabular), tabular, progress),
+  const downloads = Promise.all([
+    downloadChecked(get, modelUrl(image), image, progress),
+    downloadChecked(get, modelUrl(tabular), tabular, progress),
     wasmReady,
   ]);
+  const warming = warmUpUntil(wasmReady, downloads);
+  const [imageBytes, tabularBytes] = await downloads;
+  await warming;
   progress.finish();
   const t1 = performance.now();
   // Copies of the checked bytes: the helpers build their own Classifiers while this one builds.
@@ -115,6 +123,34 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
   return {
     classifier: built, engine: new Engine(built, helpers), manifest, modelVersion: built.model_version(), steps_ms,
   };
+}
+
+/**
+ * While the models still download (on a phone's network the wasm arrives many seconds before
+ * the image model), build and run the wasm's tiny built-in graph again and again (`warm_up`, a
+ * few milliseconds a call once optimised), yielding between calls so the downloads are read and
+ * hashed. The browser first runs wasm through a quick baseline compiler and optimises a function
+ * only once it has run a while: by the time the model arrives, parsing, optimising and the CNN's
+ * kernels run optimised code, and so does every helper (instances of one compiled module share
+ * it). Stops when `downloads` settles, or after WARM_UP_CALLS calls. Never fails the load.
+ */
+const WARM_UP_CALLS = 60;
+async function warmUpUntil(wasmReady, downloads) {
+  let done = false;
+  downloads.then(() => (done = true), () => (done = true));
+  try {
+    await wasmReady;
+  } catch {
+    return;
+  }
+  for (let i = 0; i < WARM_UP_CALLS && !done; i++) {
+    try {
+      warm_up(1);
+    } catch {
+      return; // a broken warm-up only costs the speed-up
+    }
+    await nextTask();
+  }
 }
 
 /**
@@ -250,6 +286,20 @@ function nextTask() {
   });
 }
 
+/** `get(url)`: the prefetched response for `url` (once), else a fetch. */
+function source(prefetched) {
+  const ready = new Map(Object.entries(prefetched?.responses ?? {}));
+  return (url) => {
+    const r = ready.get(url);
+    if (!r) return get(url);
+    ready.delete(url);
+    const headers = {};
+    if (r.type) headers["Content-Type"] = r.type;
+    if (r.length) headers["Content-Length"] = r.length;
+    return Promise.resolve(new Response(r.body, { headers }));
+  };
+}
+
 async function get(url) {
   let res;
   try {
@@ -266,7 +316,7 @@ async function get(url) {
  * arrives (www/sha256.js: crypto.subtle.digest only hashes a whole file, after the download), then
  * checked against the manifest's SHA-256.
  */
-async function downloadChecked(url, model, progress) {
+async function downloadChecked(get, url, model, progress) {
   const res = await get(url);
   const hash = new Sha256();
   let buf = new Uint8Array(model.bytes || 0);
