@@ -38,13 +38,16 @@ fn load(
 ) -> Result<(Plan, Vec<Vec<usize>>)> {
     let err = model_err(name);
     let onnx = tract_onnx::onnx();
-    let mut proto = onnx.proto_model_for_read(&mut Cursor::new(bytes)).map_err(&err)?;
-    if let Some(graph) = proto.graph.as_mut() {
-        expand_constants(&onnx, graph).map_err(&err)?;
-    }
-    let typed = onnx
-        .model_for_proto_model(&proto)
-        .map_err(&err)?
+    // The protobuf (with the expanded weights) is dropped once tract has its own copy: in wasm
+    // the memory's high-water mark stays with the page for good.
+    let model = {
+        let mut proto = onnx.proto_model_for_read(&mut Cursor::new(bytes)).map_err(&err)?;
+        if let Some(graph) = proto.graph.as_mut() {
+            expand_constants(&onnx, graph).map_err(&err)?;
+        }
+        onnx.model_for_proto_model(&proto).map_err(&err)?
+    };
+    let typed = model
         .with_input_names([input])
         .map_err(&err)?
         .with_input_fact(0, f32::fact(shape).into())
