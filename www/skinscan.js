@@ -171,7 +171,7 @@ async function prefetch({ manifestUrl, modelsUrl, wasmUrl }) {
   }
 }
 
-/** Whether this browser can hand a ReadableStream to a worker (Safari before 18 cannot). */
+/** Whether this browser can hand a ReadableStream to a worker (not every browser can). */
 function streamsTransfer() {
   try {
     const s = new ReadableStream();
