@@ -20,13 +20,12 @@
 // and a full device (quota) refused with nothing half-written. SKINSCAN_SCREENSHOTS=DIR saves the
 // README's screenshots of the timeline, the compare view and the report.
 import { chromium } from "playwright-core";
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { compact, pdfText } from "./pdftext.mjs";
 import { startServer } from "../../tools/server.mjs";
-import { assert, check, finish } from "./harness.mjs";
+import { assert, check, cli, finish } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SAMPLES = path.resolve(process.env.SKINSCAN_SAMPLES ?? path.join(ROOT, "../shared/data/samples"));
@@ -37,17 +36,8 @@ const SPOT = "mole on left shoulder";
 const SITE = "upper extremity";
 
 
-/** The reference: `skinscan classify --json FILE`. */
-function reference(file) {
-  const bin = process.env.SKINSCAN_BIN;
-  const [cmd, args] = bin ? [bin, []] : ["cargo", ["run", "--quiet", "--bin", "skinscan", "--"]];
-  const r = spawnSync(cmd, [...args, "classify", "--json", file], { cwd: ROOT, encoding: "utf8" });
-  assert(r.status === 0, `skinscan classify ${file}: ${r.stderr || r.error}`);
-  return JSON.parse(r.stdout);
-}
-
 const samples = readdirSync(SAMPLES).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => path.join(SAMPLES, f));
-const want = new Map(samples.map((f) => [f, reference(f)]));
+const want = new Map(samples.map((f) => [f, cli(f)]));
 // Two photos that pass the photo check, with different tiers where the samples allow.
 const good = samples.filter((f) => want.get(f).quality?.verdict !== "retake" && want.get(f).quality?.verdict !== "not_a_lesion");
 assert(good.length >= 2, "need two sample photos that pass the photo check");

@@ -10,13 +10,12 @@
 //  3. that result agrees with `skinscan classify --json` (tier, photo check; probability within 1e-4);
 // and reports each helper instance's wasm memory; and that loading reports its progress in bytes.
 import { chromium } from "playwright-core";
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../tools/server.mjs";
 import { WASM_BUILDS, defaultModels } from "../../www/choices.js";
-import { assert, check, finish } from "./harness.mjs";
+import { assert, check, cli, finish } from "./harness.mjs";
 
 const wasmFileFor = (relaxed) => (relaxed ? WASM_BUILDS.relaxed : WASM_BUILDS.plain);
 
@@ -26,20 +25,6 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TOLERANCE = 1e-4; // the page against the CLI, as tests/e2e/run.mjs
 const META = { age: 55, sex: "male", site: "posterior torso", grew: "yes", diameterMm: 6 };
 
-
-function cli(file, meta) {
-  const args = ["classify", "--json", file];
-  if (meta) {
-    args.push("--age", String(meta.age), "--sex", meta.sex, "--site", meta.site, "--grew", meta.grew);
-    args.push("--diameter", String(meta.diameterMm));
-  }
-  const [cmd, pre] = process.env.SKINSCAN_BIN
-    ? [process.env.SKINSCAN_BIN, []]
-    : ["cargo", ["run", "--quiet", "--bin", "skinscan", "--"]];
-  const r = spawnSync(cmd, [...pre, ...args], { cwd: ROOT, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`skinscan ${args.join(" ")} failed (${r.status}): ${r.stderr || r.error}`);
-  return JSON.parse(r.stdout);
-}
 
 /** The first path where `a` and `b` differ (numbers compared with Object.is: bit for bit), or null. */
 function firstDifference(a, b, at = "") {
@@ -158,7 +143,7 @@ try {
   await check("the parallel result agrees with the CLI on every photo", () => {
     for (const { name, meta, results } of runs.out) {
       const got = results[results.length - 1];
-      const want = cli(path.join(SAMPLES, name), meta ? META : null);
+      const want = cli(path.join(SAMPLES, name), meta ? META : undefined);
       const what = `${name}${meta ? " with metadata" : ""}`;
       assert(Math.abs(got.malignant_probability - want.malignant_probability) <= TOLERANCE,
         `${what}: page ${got.malignant_probability}, CLI ${want.malignant_probability}`);

@@ -22,7 +22,6 @@
 //     probability and photo type, detected and given ("taken with a dermatoscope?").
 // Waits are on the page's hooks (data-engine, data-busy, data-seq), never fixed sleeps.
 import { chromium } from "playwright-core";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -30,7 +29,7 @@ import { deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { CSP } from "../../tools/csp.mjs";
 import { startServer } from "../../tools/server.mjs";
-import { assert, check, finish } from "./harness.mjs";
+import { assert, check, cli, finish } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WWW = path.join(ROOT, "www");
@@ -53,23 +52,6 @@ async function assertCsp(p, response, name) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The native CLI is the reference: the page must agree with it.
-function cli(file, meta = {}) {
-  const args = ["classify", "--json", file];
-  if (meta.age !== undefined) args.push("--age", String(meta.age));
-  if (meta.sex) args.push("--sex", meta.sex);
-  if (meta.site) args.push("--site", meta.site);
-  if (meta.photoType) args.push("--photo-type", meta.photoType);
-  for (const q of ["itch", "grew", "hurt", "changed", "bleed", "elevation"]) if (meta[q]) args.push(`--${q}`, meta[q]);
-  if (meta.diameterMm !== undefined) args.push("--diameter", String(meta.diameterMm));
-  const [cmd, pre] = process.env.SKINSCAN_BIN
-    ? [process.env.SKINSCAN_BIN, []]
-    : ["cargo", ["run", "--quiet", "--bin", "skinscan", "--"]];
-  const r = spawnSync(cmd, [...pre, ...args], { cwd: ROOT, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`skinscan ${args.join(" ")} failed (${r.status}): ${r.stderr || r.error}`);
-  return JSON.parse(r.stdout);
-}
-
 function agree(got, want, what) {
   assert(
     Math.abs(got.probability - want.malignant_probability) <= TOLERANCE,
