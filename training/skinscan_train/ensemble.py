@@ -24,14 +24,14 @@ def malignant_prob(p7: np.ndarray) -> np.ndarray:
     return np.asarray(p7)[..., MAL_IDX].sum(-1)
 
 
-def fit_platt(z, y) -> tuple[float, float]:
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(z).reshape(-1, 1), y)
+def fit_platt(z, y, w=None) -> tuple[float, float]:
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(z).reshape(-1, 1), y, sample_weight=w)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def fit_stacker(z_img, z_tab, y) -> tuple[float, float, float]:
+def fit_stacker(z_img, z_tab, y, w=None) -> tuple[float, float, float]:
     X = np.stack([z_img, z_tab], 1)
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(X, y)
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(X, y, sample_weight=w)
     return float(lr.intercept_[0]), float(lr.coef_[0, 0]), float(lr.coef_[0, 1])
 
 
@@ -43,26 +43,28 @@ def apply_stacker(z_img, z_tab, c) -> np.ndarray:
     return metrics.sigmoid(c[0] + c[1] * np.asarray(z_img) + c[2] * np.asarray(z_tab))
 
 
-def oof_stacked(z_img, z_tab, y, folds) -> tuple[np.ndarray, np.ndarray]:
+def oof_stacked(z_img, z_tab, y, folds, w=None) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold (image-only calibrated, stacked) probabilities: every prediction comes from a
-    calibrator/stacker that never saw that lesion."""
+    calibrator/stacker that never saw that lesion. ``w``: sample weights of the fits."""
     p_img = np.zeros(len(y)); p_stk = np.zeros(len(y))
     for k in np.unique(folds):
         tr, te = folds != k, folds == k
-        p_img[te] = apply_platt(z_img[te], fit_platt(z_img[tr], y[tr]))
-        p_stk[te] = apply_stacker(z_img[te], z_tab[te], fit_stacker(z_img[tr], z_tab[tr], y[tr]))
+        wt = None if w is None else w[tr]
+        p_img[te] = apply_platt(z_img[te], fit_platt(z_img[tr], y[tr], wt))
+        p_stk[te] = apply_stacker(z_img[te], z_tab[te], fit_stacker(z_img[tr], z_tab[tr], y[tr], wt))
     return p_img, p_stk
 
 
-def fit_all(p7_val, ptab_val, y_val, folds, low_miss: float, high_spec: float) -> tuple[dict, dict]:
-    """Everything the manifest needs for one image model, plus validation figures for the report."""
+def fit_all(p7_val, ptab_val, y_val, folds, low_miss: float, high_spec: float, w=None) -> tuple[dict, dict]:
+    """Everything the manifest needs for one image model, plus validation figures for the report.
+    ``w``: sample weights of the calibration and the stacker (None: every photo alike)."""
     z_img = metrics.logit(malignant_prob(p7_val))
     z_tab = metrics.logit(ptab_val)
-    platt = fit_platt(z_img, y_val)
-    stack = fit_stacker(z_img, z_tab, y_val)
+    platt = fit_platt(z_img, y_val, w)
+    stack = fit_stacker(z_img, z_tab, y_val, w)
     p_raw = malignant_prob(p7_val)
     p_cal = apply_platt(z_img, platt)
-    oof_img, oof_stk = oof_stacked(z_img, z_tab, y_val, folds)
+    oof_img, oof_stk = oof_stacked(z_img, z_tab, y_val, folds, w)
     low_i, high_i = metrics.tier_thresholds(y_val, oof_img, low_miss, high_spec)
     low_m, high_m = metrics.tier_thresholds(y_val, oof_stk, low_miss, high_spec)
     cfg = {

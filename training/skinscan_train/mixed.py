@@ -109,14 +109,14 @@ def conservative_low(sources: dict, budget: float, confidence: float = 0.95) -> 
     return low, figs
 
 
-def fit_type(p7_val, ptab_val, y, folds, sources_img: dict, sources_meta: dict, budget: float, high_spec: float):
+def fit_type(p7_val, ptab_val, y, folds, sources_img: dict, sources_meta: dict, budget: float, high_spec: float, weight=None):
     """Calibration, stacker, decision threshold and tiers for one photo type: ensemble.fit_all
     (out-of-fold on validation photos the network and heads never trained on), with the low
     boundary replaced by :func:`conservative_low` over every validation source of that type.
     ``sources_*``: name -> mask into the validation arrays."""
-    cfg, val = ensemble.fit_all(p7_val, ptab_val, y, folds, 0.04, high_spec)
+    cfg, val = ensemble.fit_all(p7_val, ptab_val, y, folds, 0.04, high_spec, weight)
     z_img = metrics.logit(ensemble.malignant_prob(p7_val))
-    oof_img, oof_stk = ensemble.oof_stacked(z_img, metrics.logit(ptab_val), y, folds)
+    oof_img, oof_stk = ensemble.oof_stacked(z_img, metrics.logit(ptab_val), y, folds, weight)
     for path, oof, srcs in (("image_only", oof_img, sources_img), ("with_metadata", oof_stk, sources_meta)):
         low, figs = conservative_low({n: (y[m], oof[m]) for n, m in srcs.items()}, budget)
         t = cfg["tiers"][path]
