@@ -122,6 +122,12 @@ pub struct OodGate {
     /// For people: the share of each training source's images above `threshold` (in-sample).
     #[serde(default)]
     pub train_above_threshold_by_source: Option<serde_json::Value>,
+    /// For people: the share of each source's photos above `threshold` when that source took no
+    /// part in the fit (issue 20), and the cut the reference training fit chose.
+    #[serde(default)]
+    pub held_out: Option<serde_json::Value>,
+    #[serde(default)]
+    pub reference_threshold: Option<f64>,
     /// The cut for clinical (phone) photos, on their own score (issue 12). Without it, clinical
     /// photos are judged by `output` and `threshold` like dermoscopic ones.
     #[serde(default)]
@@ -177,6 +183,10 @@ pub struct ClinicalOod {
     pub degraded_train_percentiles: Option<serde_json::Value>,
     #[serde(default)]
     pub fitted_on: Option<serde_json::Value>,
+    /// For people: the share of each clinical source's photos above `threshold` when that source
+    /// took no part in the fit (issue 20).
+    #[serde(default)]
+    pub held_out: Option<serde_json::Value>,
 }
 
 /// OOD limits per photo problem (see [`OodGate::retake_max`]).

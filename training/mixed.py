@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from skinscan_train import data, ensemble, export, metrics, mixed, non_lesion, photos, quality, tabular  # noqa: E402
+from skinscan_train import anywhere, data, ensemble, export, metrics, mixed, non_lesion, photos, quality, sources, tabular  # noqa: E402
 
 IMAGE_MODEL = "effnet_lite0"
+OTHER_TRAIN_SETS = ("d7_derm_train", "d7_clin_train", "milk_derm_train", "milk_clin_train", "fitz_train", "sd_train")
 TURNS = 4
 from skinscan_train.mixed import DERM_WEIGHT, HEAD_C, HIGH_SPEC, LOW_BUDGET, NL_C, NL_LESION_PCT, NL_VIEWS, PT_C  # noqa: E402,F401
 
@@ -55,6 +56,9 @@ def parse():
     ap.add_argument("--seed", type=int, default=20261126, help="train.py's seed: the same HAM10000 split")
     ap.add_argument("--non-lesion-cache", type=Path, default=None,
                     help="where the non-lesion pictures' Debian packages are fetched (default $SKINSCAN_CACHE/nonlesion)")
+    ap.add_argument("--sources", type=Path, default=None,
+                    help="the fetched sources assembled by training/sources.py (default $SKINSCAN_CACHE/data; "
+                         "left out where absent, as in CI)")
     ap.add_argument("--golden", type=Path, default=None,
                     help="where golden.json + fixtures go (default: <models>/../tests/fixtures, or <models>/golden with --smoke)")
     return ap.parse_args()
@@ -74,6 +78,7 @@ def load_sets(a) -> dict:
         "ham_train_sample": photos.as_photos(random.Random(1).sample(ham_tr, 2000), "train"),
         "ham_test": photos.as_photos(data.read_set(a.data, "ham10000-test"), "test"),
     }
+    s.update(other_sources(a))
     if a.smoke:
         rng = random.Random(a.seed)
         s = {k: sorted(rng.sample(v, min(len(v), 60 if k in ("pad_train", "ham_val") else 24)), key=lambda p: p.image)
@@ -83,6 +88,32 @@ def load_sets(a) -> dict:
     s["non_lesion"], s["non_lesion_provenance"] = non_lesion.build(nl_cache, NL_VIEWS, a.seed, 24 if a.smoke else None)
     s["exclude"] = {it.image for it in ham + i17} | {p.image for p in s["ham_test"]}
     return s
+
+
+def other_sources(a) -> dict:
+    """derm7pt (shared: its `train` cases for fitting, `valid` for the report only) and the
+    fetched sources (training/sources.py: their `train` split for fitting, `test` for the
+    report only), each view of a lesion in its own set."""
+    out = {}
+    a.sources_used = []
+    d7 = sources.read_source(a.data, "derm7pt")
+    for kind, tag in (("dermoscopic", "derm"), ("clinical", "clin")):
+        for split, name in (("train", "train"), ("valid", "valid")):
+            out[f"d7_{tag}_{name}"] = [p for p in d7 if p.kind == kind and p.split == split]
+    root = a.sources or non_lesion.default_cache("data")
+    for src, key in (("milk10k", "milk"), ("fitzpatrick17k", "fitz"), ("sd198", "sd")):
+        if a.smoke or not (root / src / "labels.csv").exists():
+            continue
+        a.sources_used.append(src)
+        got = sources.read_source(root, src)
+        for split in ("train", "test"):
+            part = [p for p in got if p.split == split]
+            if key == "milk":
+                out[f"milk_derm_{split}"] = [p for p in part if p.kind == "dermoscopic"]
+                out[f"milk_clin_{split}"] = [p for p in part if p.kind == "clinical"]
+            else:
+                out[f"{key}_{split}"] = part
+    return out
 
 
 # ------------------------------------------------------------------ 2. features
@@ -98,6 +129,11 @@ def features(a, s: dict, work: Path, log) -> dict:
     f["pad_test_soft"] = photos.embed(emb, s["pad_test"], 1, work / "pad_test_soft.npz", soft_seed=8, log=log)
     # Phone photos made too dark, overexposed or blurry: the clinical gate's hard cut.
     f["pad_train_degraded"] = photos.embed(emb, s["pad_train"], 1, work / "pad_train_degraded.npz", degrade_seed=9, log=log)
+    # The other sources' training photos, one view each (the fits here; their test splits are
+    # measured by `skinscan evaluate`, on the Rust pipeline).
+    for name in OTHER_TRAIN_SETS:
+        if s.get(name):
+            f[name] = photos.embed(emb, s[name], 1, work / f"{name}.npz", log=log)
     # Pictures that are not of skin: the gate's non-lesion head.
     f["non_lesion"] = photos.embed(emb, s["non_lesion"], 1, work / "non_lesion.npz", log=log)
     return f
@@ -113,35 +149,16 @@ def ym(items) -> np.ndarray:
 
 
 def fit_heads(s: dict, f: dict, folds: np.ndarray, log) -> dict:
-    """Photo type (on block statistics) and phone-photo (on the embedding) heads, and their
-    out-of-fold outputs on PAD train."""
+    """Photo type (on block statistics) and the phone-photo head (on the embedding), fitted on
+    every source and judged on each source held out (anywhere.py)."""
     # Photo type on the block-10 statistics (per-channel mean and std of mid-level features: how
     # the photo was taken) rather than on the lesion embedding: out of fold, its worst source
-    # (soft phone photos) was right 98.7% of the time, against 93.5% from the embedding.
-    derm = np.concatenate([f["ham_val"]["stats"], f["isic2017"]["stats"], f["ham_train_sample"]["stats"]])
-    clin = np.concatenate([f["pad_train"]["stats"], f["pad_train_soft"]["stats"]])
-    X_pt = np.concatenate([derm, clin]); y_pt = np.r_[np.zeros(len(derm)), np.ones(len(clin))]
-    photo_type = mixed.fit_linear(X_pt, y_pt, PT_C, class_weight="balanced")
-
-    Xp, yp = f["pad_train"]["emb"], y7(s["pad_train"])
-    Xd, yd = f["ham_val"]["emb"], y7(s["ham_val"])
-
-    def fit_clinical(mask):
-        w = np.r_[np.ones(mask.sum()), np.full(len(yd), DERM_WEIGHT * mask.sum() / len(yd))]
-        return mixed.fit_linear(np.concatenate([Xp[mask], Xd]), np.r_[yp[mask], yd], HEAD_C, weight=w)
-
-    clinical = fit_clinical(np.ones(len(yp), bool))
-    oof_logits = mixed.oof_linear(Xp, yp, folds, fit_clinical)
-    # Photo type out of fold: PAD by patient, dermoscopic photos by the same fold count.
-    pt_folds = np.r_[np.arange(len(derm)) % 5, np.tile(folds, 2)]
-    pt_oof = mixed.oof_linear(X_pt, y_pt, pt_folds, lambda m: mixed.fit_linear(X_pt[m], y_pt[m], PT_C, class_weight="balanced"))
-    pt_acc = {"dermoscopic_oof": float((pt_oof[:len(derm)] < 0).mean()),
-              "clinical_oof": float((pt_oof[len(derm):len(derm) + len(Xp)] >= 0).mean()),
-              "clinical_soft_oof": float((pt_oof[len(derm) + len(Xp):] >= 0).mean())}
-    log(f"heads: photo type OOF accuracy {pt_acc}; phone-photo head OOF AUC "
-        f"{metrics.auc(ym(s['pad_train']), ensemble.malignant_prob(mixed.softmax(oof_logits))):.4f}")
-    return {"photo_type": photo_type, "clinical": clinical, "oof_p7": mixed.softmax(oof_logits),
-            "photo_type_validation": pt_acc, "counts": {"dermoscopic": int(len(derm)), "clinical": int(len(clin))}}
+    # (soft phone photos) was right 98.7% of the time, against 93.5% from the embedding (issue 12).
+    photo_type, pt_val = anywhere.photo_type(s, f, log)
+    clinical, cl_val = anywhere.clinical_head(s, f, log)
+    return {"photo_type": photo_type, "clinical": clinical, "held_out": cl_val["oof"],
+            "photo_type_validation": pt_val["held_out_source_accuracy"], "counts": pt_val["counts"],
+            "clinical_validation": {k: v for k, v in cl_val.items() if k != "oof"}}
 
 
 # ------------------------------------------------------------------ 4. tabular
@@ -173,23 +190,25 @@ def fit_tabular(a, s: dict, folds: np.ndarray, log) -> dict:
 
 # ------------------------------------------------------------------ 5. ensemble
 def fit_ensembles(a, s: dict, f: dict, heads: dict, tab: dict, folds: np.ndarray, log) -> dict:
-    """Per photo type, on validation photos of that type the network and heads never trained on."""
+    """Per photo type, from predictions on sources held out of every fit (anywhere.fit_type_loso):
+    dermoscopic = the network's own head on the dermoscopic sources it never trained on;
+    clinical = the phone-photo head, each clinical source predicted by a head fitted without it."""
     t = tab["use"]
-    hv = s["ham_val"]
-    ham_folds = data.group_folds(hv, 5, a.seed)
-    has_meta = tabular.has_metadata(hv)
-    derm_cfg, derm_val, _ = mixed.fit_type(
-        f["ham_val"]["p7"], tab["ham_val"][t], ym(hv), ham_folds,
-        {"ham10000_val": np.ones(len(hv), bool)}, {"ham10000_val_with_metadata": has_meta},
-        LOW_BUDGET, HIGH_SPEC)
-    pad_all = np.ones(len(folds), bool)
-    clin_cfg, clin_val, _ = mixed.fit_type(
-        heads["oof_p7"], tab["oof_pad"][t], ym(s["pad_train"]), folds,
-        {"pad_train_oof": pad_all}, {"pad_train_oof": pad_all}, LOW_BUDGET, HIGH_SPEC)
-    for name, v in (("dermoscopic", derm_val), ("clinical", clin_val)):
-        log(f"{name}: OOF AUC image {v['auc_image_oof_calibrated']:.4f}, stacked {v['auc_stacked_oof']:.4f}; "
-            f"low promise {v['low_promise_image_only']} / {v['low_promise_with_metadata']}")
-    return {"dermoscopic": (derm_cfg, derm_val), "clinical": (clin_cfg, clin_val)}
+    model = tab["models"][t]
+
+    def ptab(name, items):
+        return tab["oof_pad"][t] if name == "pad-ufes-20" else tab["ham_val"][t] if name == "ham10000" \
+            else model.predict_proba(tabular.encode_items(items))[:, 1]
+
+    derm_sets = {"ham10000": "ham_val", "derm7pt-dermoscopic": "d7_derm_train", "milk10k-dermoscopic": "milk_derm_train"}
+    derm = {n: (s[k], f[k]["p7"]) for n, k in derm_sets.items() if s.get(k)}
+    clin = heads["held_out"]
+    out = {}
+    for kind, parts in (("dermoscopic", derm), ("clinical", clin)):
+        cfg, val = anywhere.fit_type_loso(parts, {n: ptab(n, it) for n, (it, _) in parts.items()},
+                                          {n: tabular.has_metadata(it) for n, (it, _) in parts.items()}, log, kind)
+        out[kind] = (cfg, val)
+    return out
 
 
 def fit_compact(a, s: dict, tab: dict, work: Path, log) -> dict:
@@ -207,7 +226,7 @@ def fit_compact(a, s: dict, tab: dict, work: Path, log) -> dict:
     return cfg
 
 
-def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
+def fit_ood(s: dict, f: dict, folds: np.ndarray, log) -> dict:
     """The clinical OOD cuts, as train.py fits the dermoscopic ones: ``threshold`` = 99th
     percentile of out-of-fold PAD training photos' distances; ``hard_threshold`` = 99th
     percentile of the same photos made too dark, overexposed or blurry (beyond it no retake
@@ -226,6 +245,13 @@ def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
     # Per photo problem, as the dermoscopic gate: a Gaussian over PAD training photos degraded
     # that way (photos.degrade gives photo i the problem i % 3), its cut the 99th percentile of
     # out-of-fold distances. A clinical photo with that problem is not a lesion beyond it.
+    # The distance itself, since issue 20: from every clinical source, its cut from each source
+    # held out (the PAD-only fit above stays the reference for the degraded-photo cuts).
+    g_all, g_val = anywhere.clinical_ood(s, f, log)
+    g["pad_only_threshold"] = g["threshold"]
+    g.update({k: g_all[k] for k in ("mu", "L", "dim", "threshold", "validation_percentiles")})
+    g["held_out"] = g_val
+    g["hard_threshold"] = max(g["hard_threshold"], g["threshold"])
     g["retake"] = []
     for r, reason in enumerate(quality.RETAKE_REASONS):
         mask = np.arange(len(deg_st)) % len(quality.RETAKE_REASONS) == r
@@ -239,47 +265,30 @@ def fit_ood(f: dict, folds: np.ndarray, log) -> dict:
     return g
 
 
-NL_LESION_SOURCES = ("ham_val", "isic2017", "ham_train_sample", "pad_train", "pad_train_soft", "pad_train_degraded")
-
-
 def fit_non_lesion(s: dict, f: dict, folds: np.ndarray, log) -> dict:
-    """The gate's non-lesion head: lesion photos of both kinds (dermoscopic, phone, phone made
-    soft, and made too dark, overexposed or blurry: those must get retake advice, not this) against
-    views of pictures that are not of skin. Out of fold (lesion photos by the folds used
-    elsewhere, pictures by picture), its cut is the NL_LESION_PCT percentile on the worst lesion
-    source, so at most about 0.5% of any kind of lesion photo is turned away by it."""
-    pos = mixed.non_lesion_x(f["non_lesion"])
-    neg = [mixed.non_lesion_x(f[k]) for k in NL_LESION_SOURCES]
-    X = np.concatenate(neg + [pos])
-    y = np.r_[np.zeros(sum(len(n) for n in neg)), np.ones(len(pos))]
-    pad_folds = {"pad_train": folds, "pad_train_soft": folds, "pad_train_degraded": folds}
-    groups = sorted({p.group for p in s["non_lesion"]})
-    order = np.random.default_rng(0).permutation(len(groups))
-    pic_fold = {g: int(order[i]) % 5 for i, g in enumerate(groups)}
-    kf = np.concatenate([pad_folds.get(k, np.arange(len(n)) % 5) for k, n in zip(NL_LESION_SOURCES, neg)]
-                        + [np.array([pic_fold[p.group] for p in s["non_lesion"]])])
-    fit = lambda m: mixed.fit_linear(X[m], y[m], NL_C, class_weight="balanced")
-    oof = mixed.oof_linear(X, y, kf, fit).ravel()
-    head = fit(np.ones(len(y), bool))
-    start, per_source = 0, {}
-    for k, n in zip(NL_LESION_SOURCES, neg):
-        per_source[k] = oof[start:start + len(n)]
-        start += len(n)
-    cut = float(max(np.percentile(v, NL_LESION_PCT) for v in per_source.values()))
-    head["threshold"] = cut
+    """The gate's non-lesion head (anywhere.non_lesion): skin photos of every source, plus PAD
+    photos made soft and too dark, overexposed or blurry (those must get retake advice, not
+    this), against views of pictures that are not of skin; its cut holds on each source held out."""
+    extra = {"pad-ufes-20": np.concatenate([mixed.non_lesion_x(f[k]) for k in ("pad_train_soft", "pad_train_degraded")])}
+    head = anywhere.non_lesion(s, f, extra, log)
     # No skin photo is black and white. A well-exposed photo (too dark and overexposed ones get
     # retake advice) below this colourfulness is not a lesion photo: half the 0.1th percentile of
     # the least colourful well-exposed lesion source.
-    exposed = ("ham_val", "isic2017", "ham_train_sample", "pad_train", "pad_train_soft")
+    exposed = [k for sets, _ in anywhere.present(s).values() for k in sets]
     low = {k: float(np.percentile(f[k]["chroma"], 0.1)) for k in exposed}
     head["min_colour"] = mixed.MIN_COLOUR_FRACTION * min(low.values())
     head["provenance"] = s["non_lesion_provenance"]
-    head["validation"] = {"non_lesion_views_caught_oof": float((oof[start:] > cut).mean()),
-                          "lesion_photos_turned_away_oof": {k: float((v > cut).mean()) for k, v in per_source.items()},
-                          "pictures": len(groups), "views": int(len(pos))}
     head["validation"]["colour_p0_1_by_source"] = low
-    log(f"non-lesion head: cut {cut:.3f}; {head['validation']}")
     return head
+
+
+def fit_dermoscopic_cut(a, s: dict, f: dict, log) -> dict:
+    """The dermoscopic distance cut (manifest quality.ood.threshold) on dermoscopic sources the
+    network's Gaussian never saw."""
+    q = json.loads((a.models / "manifest.json").read_text())["quality"]["ood"]
+    cut, turned = anywhere.dermoscopic_ood_cut(s, f, q.get("reference_threshold", q["threshold"]), log)
+    return {"threshold": cut, "reference_threshold": q.get("reference_threshold", q["threshold"]),
+            "hard_threshold": max(cut, q["hard_threshold"]), "held_out_turned_away": turned}
 
 
 # ------------------------------------------------------------------ 6. export
@@ -325,8 +334,9 @@ def main():
     heads = fit_heads(s, f, folds, log)
     tab = fit_tabular(a, s, folds, log)
     ens = fit_ensembles(a, s, f, heads, tab, folds, log)
-    ood = fit_ood(f, folds, log)
+    ood = fit_ood(s, f, folds, log)
     ood["non_lesion"] = fit_non_lesion(s, f, folds, log)
+    ood["dermoscopic"] = fit_dermoscopic_cut(a, s, f, log)
     staging = work / "export"
     shutil.rmtree(staging, ignore_errors=True); staging.mkdir()
     diff = export_all(a, s, f, heads, tab, ood, staging, log)
