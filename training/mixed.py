@@ -13,7 +13,8 @@ Stages (each a function below; features are cached under --work, so a rerun resu
               HAM10000 training images. `ham10000-test` and PAD `test` are read only by the report.
  2. features  the shipped network's 1280-d embedding, averaged over its 4 quarter turns, its
               block-10 statistics and colourfulness, for every photo, and for views of pictures
-              that are not of skin (non_lesion.py: Debian packages fetched into the cache)
+              that are not of skin (non_lesion.py: Debian packages fetched into the cache; the embedding of
+              HAM10000 and PAD photos is the turns' mean, of the others one view's)
               (onnxruntime, about 5 minutes on 2 cores; cached per network hash).
  3. heads     photo type (dermoscopic / clinical) and the phone-photo head, logistic regressions
               on the embedding; out-of-fold predictions for everything fitted after them.

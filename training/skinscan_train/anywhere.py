@@ -35,6 +35,10 @@ HEAD_CS = (0.003, 0.01, 0.03)   # phone-photo head C, chosen by mean held-out-so
 LOSO_LOW_BUDGET = 0.05          # the low tier: one-sided 95% upper bound of malignant-in-low <= 5% on every held-out source
 CALIBRATION_PRIOR = 0.2        # the malignant share every source is reweighted to before calibration (about HAM10000's)
 GATE_LESION_PCT = 99.5          # gate cuts: this percentile of held-out scores on the worst lesion source
+# The non-lesion head's cut: this percentile of held-out scores on the worst lesion source. The
+# budget is 3% of real lesion photos turned away per unseen source; half of it buys a catch of
+# about 91% of the non-skin views out of fold, against 78% at 99.5 (issue 20).
+GATE_NON_LESION_PCT = 98.5
 
 
 def present(s: dict) -> dict:
@@ -204,7 +208,7 @@ def non_lesion(s: dict, f: dict, extra_lesion: dict, log) -> dict:
     """The non-lesion head: photos of skin from every source (lesions, and the rashes the
     sources hold: the page classifies them rather than refusing them) and ``extra_lesion``
     (source -> features of its degraded and softened copies: those get retake advice) against views of pictures that are
-    not of skin. Its cut: the GATE_LESION_PCT percentile of held-out scores on the worst source."""
+    not of skin. Its cut: the GATE_NON_LESION_PCT percentile of held-out scores on the worst source."""
     les = lesion_features(s, f)
     pos = mixed.non_lesion_x(f["non_lesion"])
     groups = sorted({p.group for p in s["non_lesion"]})
@@ -221,7 +225,7 @@ def non_lesion(s: dict, f: dict, extra_lesion: dict, log) -> dict:
     for n in les:  # a held-out source's own degraded copies are held out with it
         blocks = [les[m] for m in les if m != n] + [v for m, v in extra_lesion.items() if m != n]
         held[n] = mixed.apply_linear(fit(blocks, np.ones(len(pos), bool)), les[n]).ravel()
-    cut = float(max(np.percentile(v, GATE_LESION_PCT) for v in held.values()))
+    cut = float(max(np.percentile(v, GATE_NON_LESION_PCT) for v in held.values()))
     caught = np.zeros(len(pos), bool)
     for k in range(5):
         head = fit(everything, pic_fold != k)

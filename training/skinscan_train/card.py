@@ -193,7 +193,7 @@ def write(models: Path) -> None:
         f"Dermoscopic: {tiers(entry)}. Clinical: {tiers(entry['clinical'])}.",
         f"- **Gate**: the non-lesion head (photos of skin from every source, rashes included, against "
         f"{q['non_lesion']['validation'].get('views')} views of {q['non_lesion']['validation'].get('pictures')} pictures that are not skin) "
-        f"is cut at the {anywhere.GATE_LESION_PCT}th percentile of held-out scores on the worst source; out of fold by picture it "
+        f"is cut at the {anywhere.GATE_NON_LESION_PCT}th percentile of held-out scores on the worst source; out of fold by picture it "
         f"catches {pct(q['non_lesion']['validation'].get('non_lesion_views_caught_oof'))} of those views. The distances (from "
         f"dermoscopic training photos, and from every clinical source) are cut the same way: dermoscopic {q['threshold']:.2f} "
         f"(was {num(q.get('reference_threshold'), 2)}), clinical {q['clinical']['threshold']:.2f}.",

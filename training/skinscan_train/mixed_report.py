@@ -137,11 +137,11 @@ def write_gate(q: dict, ood: dict) -> None:
     nl = ood["non_lesion"]
     q["non_lesion"] = {"output": "non_lesion", "threshold": nl["threshold"], "colour_output": "colour", "min_colour": nl["min_colour"],
                        "validation": nl["validation"],
-                       "fitted_on": f"logistic regression (C = {mixed.NL_C}, balanced) on block-10 statistics and colourfulness: "
+                       "fitted_on": f"logistic regression (C = {mixed.NL_C}, balanced) on block-10 statistics, colourfulness and the embedding: "
                                     "photos of skin from every source (lesions, and the rashes Fitzpatrick17k and SD-198 hold), PAD "
                                     "train photos softened and degraded, against views of pictures that are not of skin (Debian's "
-                                    "wallpaper packages, GIMP's texture patterns, Matplotlib's sample photos; see provenance); cut = the "
-                                    f"{anywhere.GATE_LESION_PCT}th percentile of held-out scores on the worst source (each source scored by "
+                                    "wallpaper packages, GIMP's texture patterns, GCompris's and OpenCV's pictures, Matplotlib's sample photos; see provenance); cut = the "
+                                    f"{anywhere.GATE_NON_LESION_PCT}th percentile of held-out scores on the worst source (each source scored by "
                                     "a head fitted without it). It applies to photos of both types. min_colour: a photo without an "
                                     f"exposure problem whose colourfulness is below {mixed.MIN_COLOUR_FRACTION} x the 0.1th percentile of "
                                     "the least colourful source (black and white) is not a lesion photo.",

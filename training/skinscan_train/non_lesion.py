@@ -4,7 +4,10 @@ The gate's test set (`gate_set.py`) uses the photos shipped inside scikit-image 
 scikit-learn, and LFW faces. None of those are used here: training draws on other free photo and
 texture collections that Debian packages (wallpapers: landscapes, plants, water, sky, wood,
 abstract art; GIMP's texture patterns: stone, marble, bark, leather, fabric, paper...), plus
-Matplotlib's sample photos. They are fetched with `apt-get download` (no root needed) into a cache
+Matplotlib's sample photos; and, since those hold no people, animals or everyday objects (issue 20:
+a cat, a coffee cup and an astronaut passed the gate), the photos of GCompris's activities (animals,
+monuments, tools, food, paintings: WebP images packed in Qt resource files, cut out here) and
+OpenCV's sample pictures. They are fetched with `apt-get download` (no root needed) into a cache
 outside the repository and unpacked with `dpkg -x`; nothing is installed and nothing is shipped.
 
 Each source picture gives several views (random crops at several scales, flips, a softened or
@@ -13,6 +16,7 @@ share its ``group``: cross-validation splits by picture, never by view.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -25,7 +29,10 @@ from .photos import Photo
 
 # Debian (bookworm) packages whose pictures are the non-lesion training photos.
 PACKAGES = ["plasma-workspace-wallpapers", "mate-backgrounds", "gnome-backgrounds", "lomiri-wallpapers",
-            "desktop-base", "gimp-data"]
+            "desktop-base", "gimp-data", "gcompris-qt-data", "opencv-doc"]
+# Unpacked paths that are not photos: OpenCV's manual (diagrams and screenshots; its examples stay).
+SKIP_DIRS = ("usr/share/doc/opencv-doc/opencv4",)
+RCC_IMAGES = "rcc-images"  # where the pictures cut out of Qt resource files go, under the unpacked root
 RASTER = (".jpg", ".jpeg", ".png", ".webp")
 MIN_SIDE = 128      # smaller pictures are icons and widgets, not photos
 VIEW_SIDE = 448     # views are written at most this long side (a phone photo, downscaled)
@@ -65,8 +72,38 @@ def fetch(cache: Path, packages: list[str] = PACKAGES, log=print) -> tuple[Path,
         if not stamp.exists():
             root.mkdir(parents=True, exist_ok=True)
             subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+            unpack_qt_resources(root)
             stamp.touch()
     return root, versions
+
+
+def unpack_qt_resources(root: Path) -> int:
+    """The WebP pictures inside the Qt resource files (``*.rcc``) under ``root``, written as PNGs
+    (transparent ones put on white, as a picture on a page is seen) under ``root/RCC_IMAGES``.
+    Qt stores WebP uncompressed, so each is a RIFF chunk found by its header. Returns how many."""
+    from PIL import Image
+    import io
+    out = root / RCC_IMAGES
+    n = 0
+    for rcc in sorted(root.rglob("*.rcc")):
+        raw = rcc.read_bytes()
+        for m in re.finditer(rb"RIFF(....)WEBP", raw, re.S):
+            size = struct.unpack("<I", m.group(1))[0]
+            try:
+                with Image.open(io.BytesIO(raw[m.start():m.start() + 8 + size])) as im:
+                    im.load()
+                    if min(im.size) < MIN_SIDE:
+                        continue
+                    im = im.convert("RGBA")
+                    page = Image.new("RGB", im.size, (255, 255, 255))
+                    page.paste(im, mask=im.split()[3])
+            except Exception:
+                continue
+            out.mkdir(exist_ok=True)
+            # ".o<offset>": no "-<digits>" before the suffix, which _group reads as a size.
+            page.save(out / f"{rcc.stem}.o{m.start()}.png")
+            n += 1
+    return n
 
 
 def read_gimp_pattern(path: Path) -> np.ndarray:
@@ -96,7 +133,8 @@ def pictures(root: Path, extra: list[Path] = ()) -> dict[str, Path]:
     largest file. Patterns (``.pat``) are included; SVGs, icons and boot-screen widgets are not."""
     from PIL import Image
     best: dict[str, tuple[int, Path]] = {}
-    files = sorted(p for p in root.rglob("*") if p.is_file() and (p.suffix.lower() in RASTER or p.suffix == ".pat"))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and (p.suffix.lower() in RASTER or p.suffix == ".pat")
+                   and not p.relative_to(root).as_posix().startswith(SKIP_DIRS))
     for p in list(files) + list(extra):
         try:
             if p.suffix == ".pat":
@@ -174,7 +212,9 @@ def build(cache: Path, n_views: int, seed: int, max_pictures: int | None = None,
     if max_pictures is not None:
         keys = sorted(pics)[:: max(1, len(pics) // max_pictures)][:max_pictures]
         pics = {k: pics[k] for k in keys}
-    out_dir = cache / f"views-{n_views}-{seed}"
+    # A view's crops are seeded by its picture's place in the list: another list, other views.
+    digest = hashlib.sha256("\n".join(pics).encode()).hexdigest()[:8]
+    out_dir = cache / f"views-{n_views}-{seed}-{digest}"
     out_dir.mkdir(parents=True, exist_ok=True)
     items = []
     for gi, (g, p) in enumerate(pics.items()):
