@@ -89,7 +89,9 @@ fn evaluate_reproduces_the_report_auc() {
         "ROC-AUC {got_auc} < 0.895 (no regression)"
     );
     assert!(low <= 0.05, "malignant in low {low}");
-    assert!(kind >= 0.98, "photo type right {kind}");
+    // Issue 20's photo-type head is fitted on nine sources, each judged held out; on HAM10000 it
+    // measures 96.5% (was 99% when HAM10000 was one of three). The issue's 95% is the floor.
+    assert!(kind >= 0.95, "photo type right {kind}");
 
     let csv = std::fs::read_to_string(&predictions).unwrap();
     std::fs::remove_file(&predictions).ok();
