@@ -300,6 +300,8 @@ cmd_test() {
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/run.mjs
+  say "browser tests: the feature check, each needed feature removed (issue 21)"
+  CHROMIUM="$CHROMIUM" node tests/e2e/features.mjs
   say "the worker's streaming SHA-256 against node:crypto (issue 15)"
   node tests/e2e/sha256.mjs
   say "browser tests: quarter turns in parallel, loading progress (issue 15)"
