@@ -128,11 +128,14 @@ export async function load(options = {}) {
       const reply = await call({ type: "classify", bytes, meta: meta ?? undefined }, [bytes]);
       return reply.result;
     },
-    /** Each model instance: `{role: "main"|"helper", ready, turns, wasm_memory_bytes}` (tests, benchmark). */
-    async instances() {
+    /**
+     * Each model instance: `{role: "main"|"helper", ready, turns, wasm_memory_bytes}` (tests, benchmark).
+     * The helpers start after the first result; `{start: true}` starts them now.
+     */
+    async instances({ start: now = false } = {}) {
       if (!worker) await start();
       else await loading;
-      return (await call({ type: "instances" })).instances;
+      return (await call({ type: "instances", start: now })).instances;
     },
     close() {
       restart();
