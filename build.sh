@@ -107,16 +107,16 @@ ensure_browsers() {
   export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
   export FIREFOX=${FIREFOX:-/usr/bin/firefox-esr}
   export WEBKIT_DRIVER=${WEBKIT_DRIVER:-/usr/bin/WebKitWebDriver}
-  local want=() e
+  local want=("$CHROMIUM" chromium) e # the whole browser suite runs in Chromium, whatever the list
   for e in ${ENGINES//,/ }; do
     case "$e" in
-      chromium) want+=("$CHROMIUM" chromium) ;;
+      chromium) ;;
       firefox) want+=("$FIREFOX" firefox-esr) ;;
       webkit) want+=("$WEBKIT_DRIVER" webkit2gtk-driver xvfb-run xvfb) ;;
       *) die "SKINSCAN_ENGINES: unknown engine '$e' (chromium, firefox, webkit)" ;;
     esac
   done
-  [ ${#want[@]} -eq 0 ] || ensure_debs "${want[@]}"
+  ensure_debs "${want[@]}"
 }
 
 # The training smoke tests' venv, outside the clone; reinstalled only when a pin is unmet.
