@@ -29,6 +29,7 @@ CACHE=${SKINSCAN_CACHE:-$HOME/.cache/skinscan}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
 export PATH="$HOME/.cargo/bin:$PATH"
 WASM_TARGET=wasm32-unknown-unknown
+ENGINES=${SKINSCAN_ENGINES:-chromium,firefox,webkit}
 PKG=www/pkg
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -78,20 +79,51 @@ ensure_node() {
   fi
 }
 
+# Debian packages, installed in one apt-get call when any of them is missing. $@ = "command package" pairs.
+ensure_debs() {
+  local missing=() cmd pkg
+  while [ $# -gt 1 ]; do
+    cmd=$1 pkg=$2
+    shift 2
+    [ -x "$cmd" ] || command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing Debian's ${missing[*]}"
+  need apt-get "Install the Debian packages ${missing[*]} (or point CHROMIUM / FIREFOX / WEBKIT_DRIVER at them)."
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+}
+
 ensure_chromium() {
   export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-  if [ ! -x "$CHROMIUM" ]; then
-    say "installing Debian's chromium"
-    need apt-get "Install Chromium so that $CHROMIUM exists (or set CHROMIUM=/path/to/chromium)."
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-  fi
+  ensure_debs "$CHROMIUM" chromium
   [ -x "$CHROMIUM" ] || die "$CHROMIUM still missing after installing chromium"
+}
+
+# The browsers the page checks run in (issue 21): Chromium for the whole suite, Firefox ESR and
+# WebKitGTK (WebKitWebDriver drives its MiniBrowser, which needs an X server: Xvfb) for the
+# engine checks. $SKINSCAN_ENGINES picks some (default: chromium,firefox,webkit); one apt-get call.
+ensure_browsers() {
+  export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+  export FIREFOX=${FIREFOX:-/usr/bin/firefox-esr}
+  export WEBKIT_DRIVER=${WEBKIT_DRIVER:-/usr/bin/WebKitWebDriver}
+  local want=("$CHROMIUM" chromium) e # the whole browser suite runs in Chromium, whatever the list
+  for e in ${ENGINES//,/ }; do
+    case "$e" in
+      chromium) ;;
+      firefox) want+=("$FIREFOX" firefox-esr) ;;
+      webkit) want+=("$WEBKIT_DRIVER" webkit2gtk-driver xvfb-run xvfb) ;;
+      *) die "SKINSCAN_ENGINES: unknown engine '$e' (chromium, firefox, webkit)" ;;
+    esac
+  done
+  ensure_debs "${want[@]}"
 }
 
 # The training smoke tests' venv, outside the clone; reinstalled only when a pin is unmet.
 ensure_venv() {
   VENV=${SKINSCAN_VENV:-$CACHE/venv}
+  # The Rust tests (tests/quality.rs) run the venv's Python too: tell them where it is.
+  export SKINSCAN_VENV=$VENV
   need python3 "Install Python 3.11 (Debian: apt-get install python3 python3-venv)."
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating the Python venv at $VENV"
@@ -245,9 +277,11 @@ cmd_serve() {
 cmd_test() {
   local samples=${SKINSCAN_SAMPLES:-$ROOT/../shared/data/samples}
   [ -d "$samples" ] || die "no sample images at $samples (set SKINSCAN_SAMPLES)"
+  # Every tool first, so that a fresh machine fails (or installs) in the first minutes, not 15 in.
   ensure_rust
+  ensure_wasm_bindgen
   ensure_node
-  ensure_chromium
+  ensure_browsers
   ensure_venv
 
   say "cargo test (tier 1 and 2: unit and native integration tests)"
@@ -266,6 +300,8 @@ cmd_test() {
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/run.mjs
+  say "browser tests: the feature check, each needed feature removed (issue 21)"
+  CHROMIUM="$CHROMIUM" node tests/e2e/features.mjs
   say "the worker's streaming SHA-256 against node:crypto (issue 15)"
   node tests/e2e/sha256.mjs
   say "browser tests: quarter turns in parallel, loading progress (issue 15)"

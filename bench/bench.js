@@ -71,7 +71,7 @@ async function userAgentMemory() {
 /** `scanner` once every helper instance has built its Classifier (so that each takes turns). */
 async function whenReady(scanner) {
   for (let t0 = performance.now(); performance.now() - t0 < 120_000;) {
-    if ((await scanner.instances()).every((i) => i.ready)) return scanner;
+    if ((await scanner.instances({ start: true })).every((i) => i.ready)) return scanner;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`helper instances not ready: ${JSON.stringify(await scanner.instances())}`);

@@ -8,8 +8,8 @@
 //!   right reason.
 //!
 //! The gate set is built fresh into a temporary folder by `training/gate_set.py` with the
-//! training venv's Python (`$SKINSCAN_VENV`, else `~/.cache/skinscan/venv`; `build.sh test`
-//! creates it). Skips, with the reason printed, when the venv or the shared data are absent
+//! training venv's Python (`$SKINSCAN_VENV`, else `$SKINSCAN_CACHE/venv`, else
+//! `~/.cache/skinscan/venv`, as `build.sh` finds it; `build.sh test` creates it). Skips, with the reason printed, when the venv or the shared data are absent
 //! (under `CI=true` that fails instead), or when the models are a smoke run or predate the gate
 //! (no `quality` block): smoke models are trained for seconds and their thresholds prove nothing.
 
@@ -21,13 +21,20 @@ use std::process::Command;
 use skinscan::evaluate::{parse_labels, quality_counts, QualityCounts};
 use skinscan::{Classifier, Metadata};
 
-/// The training venv's Python: `$SKINSCAN_VENV`, else `~/.cache/skinscan/venv`.
+/// The training venv's Python, found as `build.sh` finds it: `$SKINSCAN_VENV`, else
+/// `$SKINSCAN_CACHE/venv`, else `~/.cache/skinscan/venv`.
 fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("SKINSCAN_VENV")
+    let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let venv = nonempty("SKINSCAN_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            Path::new(&home).join(".cache/skinscan/venv")
+            let cache = nonempty("SKINSCAN_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    let home = std::env::var_os("HOME").unwrap_or_default();
+                    Path::new(&home).join(".cache/skinscan")
+                });
+            cache.join("venv")
         });
     venv.join("bin").join("python")
 }
@@ -63,7 +70,7 @@ fn can_judge() -> bool {
     if !python.is_file() {
         common::skip(
             &python,
-            "no training venv (set SKINSCAN_VENV or run ./build.sh test)",
+            "no training venv (set SKINSCAN_VENV or SKINSCAN_CACHE, or run ./build.sh test)",
         );
         return false;
     }

@@ -4,6 +4,7 @@
 //
 // app.js mounts it on the page; the <skin-scan> widget only when the host page asks (history attribute).
 // It learns about results from ui.js's "skinscan:result" event and saves nothing unless asked.
+import { missingFeatures } from "./features.js";
 import * as store from "./history.js";
 import { download, openSpot } from "./history-views.js";
 
@@ -15,6 +16,8 @@ let mounts = 0;
  * @param {{engine: Promise<{manifest: object, modelVersion: string}>}} options
  */
 export function mountHistory(root, { engine }) {
+  // No IndexedDB or crypto.subtle: ui.js's notice already says saving is off (features.js).
+  if (missingFeatures().some((m) => m.for === "saving")) return { section: null, save: null, refresh: () => {} };
   const n = ++mounts;
   const ctx = {
     root, id: (name) => `skinscan-history${n}-${name}`,

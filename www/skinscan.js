@@ -8,6 +8,7 @@
 // The wasm, the worker and the models resolve relative to this file (import.meta.url) unless
 // options override them. Photos are read in the page and handed to the worker; nothing is uploaded.
 import { defaultModels, modelInstances, relaxedSimd, wasmFile } from "./choices.js";
+import { missingFeatures, UnsupportedBrowserError } from "./features.js";
 
 /** Whether this engine has relaxed SIMD (and so loads the relaxed-SIMD build): see choices.js. */
 export { relaxedSimd };
@@ -55,6 +56,10 @@ export { relaxedSimd };
  *   close(): void}>}
  */
 export async function load(options = {}) {
+  // A browser without what the classifier needs is told so now, in words (features.js), not by a
+  // failure deep in the worker. The error's `.missing` lists what it lacks.
+  const lacking = missingFeatures().filter((m) => m.for === "classifier");
+  if (lacking.length) throw new UnsupportedBrowserError(lacking);
   const base = new URL(options.base ?? ".", import.meta.url);
   const manifestUrl = new URL(options.manifestUrl ?? "models/manifest.json", base);
   const urls = {
@@ -123,11 +128,14 @@ export async function load(options = {}) {
       const reply = await call({ type: "classify", bytes, meta: meta ?? undefined }, [bytes]);
       return reply.result;
     },
-    /** Each model instance: `{role: "main"|"helper", ready, turns, wasm_memory_bytes}` (tests, benchmark). */
-    async instances() {
+    /**
+     * Each model instance: `{role: "main"|"helper", ready, turns, wasm_memory_bytes}` (tests, benchmark).
+     * The helpers start after the first result; `{start: true}` starts them now.
+     */
+    async instances({ start: now = false } = {}) {
       if (!worker) await start();
       else await loading;
-      return (await call({ type: "instances" })).instances;
+      return (await call({ type: "instances", start: now })).instances;
     },
     close() {
       restart();

@@ -6,6 +6,7 @@ import { photoTypeMarkup, questionsMarkup } from "./questions.js";
 /** The whole UI; `id(name)` makes an id unique to this instance (the page may hold several widgets). */
 export function markup(id) {
   return `
+    <div class="ss-error ss-unsupported" data-testid="unsupported" role="alert" hidden></div>
 ${loaderMarkup(id)}
 
 ${dropMarkup(id)}
@@ -126,7 +127,7 @@ export function elements(root) {
     progressStatus: $('[data-testid="progress-status"]'),
     drop: $(".ss-drop"), file: $(".ss-file"), choose: $(".ss-choose"), camera: $(".ss-camera"),
     age: $('[name="age"]'), sex: $('[name="sex"]'), site: $('[name="site"]'),
-    error: $(".ss-error"), announce: $(".ss-announce"), busy: $(".ss-busy"), result: $(".ss-result"), preview: $(".ss-preview"),
+    error: $('[data-testid="error"]'), unsupported: $('[data-testid="unsupported"]'), announce: $(".ss-announce"), busy: $(".ss-busy"), result: $(".ss-result"), preview: $(".ss-preview"),
     tierLabel: $(".ss-tier-label"), tier: $(".ss-tier"), advice: $(".ss-advice"),
     probText: $(".ss-prob-text"), fill: $(".ss-gauge-fill"), markLow: $(".ss-mark-low"), markHigh: $(".ss-mark-high"),
     legend: $(".ss-gauge-legend"), dx: $(".ss-dx"), metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"),

@@ -6,6 +6,7 @@
 // results into it, and this module wires them: loading, the inputs, and one request per photo.
 import { CLOSEUP_WARNING } from "./choices.js";
 import { badSize, readAnswers } from "./questions.js";
+import { missingFeatures, unsupportedMessage } from "./features.js";
 import { load } from "./skinscan.js";
 import { elements, markup } from "./ui-markup.js";
 import { clearError, drawHeatmap, drawPreview, explain, fillVocabulary, mb, render, showError } from "./ui-render.js";
@@ -36,6 +37,14 @@ export function mountUI(container, options = {}) {
   // manifest: once loaded; heatmap: the last result's, drawn over the preview; shown: results
   // rendered so far (data-seq, a stable hook for tests).
   const view = { root, el, state: { manifest: null, heatmap: null, shown: 0 } };
+  // What this browser lacks (features.js), said before anything loads: the classifier's needs stop
+  // the load; saving's only turn saving off (history-ui.js).
+  const missing = missingFeatures();
+  if (missing.length) {
+    el.unsupported.textContent = unsupportedMessage(missing);
+    el.unsupported.hidden = false;
+    root.dataset.unsupported = missing.map((m) => m.id).join(" ");
+  }
   const engine = loadEngine(view, options.loadOptions);
   let currentFile = null; // the chosen photo, kept in memory only to re-run when details change
   let runs = 0; // newest request wins; older answers are dropped
@@ -119,6 +128,12 @@ function loadEngine(view, loadOptions) {
     (err) => {
       root.dataset.engine = "failed";
       el.loader.hidden = true;
+      if (err.missing) {
+        // Already said, in words, by the notice above; nothing here can be chosen.
+        root.dataset.engine = "unsupported";
+        el.choose.disabled = el.camera.disabled = true;
+        return;
+      }
       showError(view, `The classifier could not load: ${err.message}. Reload the page to try again.`);
     },
   );

@@ -4,7 +4,7 @@
 //   {type: "load", id, manifestUrl, wasmUrl, modelsUrl, instances?, prefetched?}
 //       fetches the manifest, the wasm (compiled as it streams in, from the start) and the two
 //       default models (each hashed as it arrives, checked against the manifest's SHA-256), with
-//       progress in bytes, builds the Classifier once, and starts
+//       progress in bytes, builds the Classifier once, and (after the first result) starts
 //       `instances - 1` helper workers (default 1 instance; skinscan.js asks for choices.js's
 //       modelInstances()), each building its own Classifier from the same compiled module and bytes.
 //       `prefetched` (skinscan.js's prefetch(): {manifestText, responses: {url: {body, type, length}}})
@@ -16,7 +16,8 @@
 //       prepare (decode, preprocess) here, the quarter turns' CNN spread over this instance and the
 //       helpers that are ready, finish (turn average, tabular, ensemble, photo check) here. Makes
 //       no network request. -> {type: "result", id, result}
-//   {type: "instances", id} -> {type: "instances", id, instances: [{role, ready, wasm_memory_bytes}]}
+//   {type: "instances", id, start?} -> {type: "instances", id, instances: [{role, ready, wasm_memory_bytes}]}
+//       `start`: start the helpers now rather than after the first result (tests, benchmark).
 // Any failure -> {type: "error", id, message, fatal}. `fatal` means the wasm instance may be
 // unusable (a trap); the page then starts a fresh worker (its helpers end with it).
 //
@@ -49,6 +50,7 @@ self.onmessage = async (event) => {
       self.postMessage({ type: "result", id: msg.id, result });
     } else if (msg.type === "instances") {
       if (!engine) throw new Error("the classifier is not loaded yet");
+      if (msg.start) engine.startHelpers();
       self.postMessage({ type: "instances", id: msg.id, instances: engine.describe() });
     } else if (msg.type === "build") {
       memory = (await init({ module_or_path: msg.module })).memory;
@@ -98,7 +100,9 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
     throw new Error(`${manifestUrl} is not valid JSON`);
   }
   const { image, tabular } = defaultModels(manifest);
-  // Helpers start now, so that their scripts load beside the downloads, never during a classify.
+  // The helpers' workers start now, so that their scripts load beside the downloads, never during
+  // or after a classify (no request while a photo is checked); they build their Classifiers only
+  // after the first result (Engine.startHelpers).
   const helpers = [];
   for (let i = 1; i < Math.min(instances, image.quarter_turns ?? 1); i++) helpers.push(new Helper());
 
@@ -114,14 +118,14 @@ export async function loadClassifier({ id, manifestUrl, wasmUrl, modelsUrl, inst
   await warming;
   progress.finish();
   const t1 = performance.now();
-  // Copies of the checked bytes: the helpers build their own Classifiers while this one builds.
-  for (const h of helpers) h.build({ module, manifestText, image: imageBytes, tabular: tabularBytes });
   // Both models were checked as they arrived, so wasm need not hash them again (issue 5: hashing
   // in wasm after the download cost about 0.1 s of cold start).
   const built = Classifier.from_checked(manifestText, imageBytes, tabularBytes);
   const steps_ms = { download_check_compile: t1 - t0, construct: performance.now() - t1 };
   return {
-    classifier: built, engine: new Engine(built, helpers), manifest, modelVersion: built.model_version(), steps_ms,
+    classifier: built,
+    engine: new Engine(built, helpers, { module, manifestText, image: imageBytes, tabular: tabularBytes }),
+    manifest, modelVersion: built.model_version(), steps_ms,
   };
 }
 
@@ -159,24 +163,43 @@ async function warmUpUntil(wasmReady, downloads) {
  * instances are ready, this one included. Each turn's outputs land at their turn's index, and the
  * Rust `finish` averages them in turn order, so the result is the same bits whatever ran where.
  */
+//
+// The helpers build their Classifiers only after the first result (issue 21), or when
+// startHelpers() is called: built during the load, they fought this instance for the cores and
+// slowed "ready" (WebKit reports 4 cores on a 2-core machine and took 8.6-11.2 s to "ready"), and
+// the first photo does not need them.
 class Engine {
-  constructor(classifier, helpers) {
+  /** `helpers` (started Helper workers) build from `parts` ({module, manifestText, image, tabular}) once started. */
+  constructor(classifier, helpers, parts) {
     this.classifier = classifier;
     this.helpers = helpers;
+    this.parts = helpers.length ? parts : null;
   }
   get size() {
     return 1 + this.helpers.length;
   }
+  /** Start the helpers' builds (once): each builds its own Classifier, and takes turns once ready. */
+  startHelpers() {
+    if (!this.parts) return;
+    const parts = this.parts;
+    this.parts = null; // the copies of the bytes are the helpers' now
+    for (const h of this.helpers) h.build(parts);
+  }
   async classify(bytes, meta) {
-    const photo = this.classifier.prepare(bytes, meta);
-    let turns;
     try {
-      turns = await this.turns(photo.input(), this.classifier.quarter_turns());
-    } catch (err) {
-      photo.free();
-      throw err;
+      const photo = this.classifier.prepare(bytes, meta);
+      let turns;
+      try {
+        turns = await this.turns(photo.input(), this.classifier.quarter_turns());
+      } catch (err) {
+        photo.free();
+        throw err;
+      }
+      return this.classifier.finish(photo, turns); // consumes photo
+    } finally {
+      // After the first answer (or error) is on its way: the helpers build while the person reads it.
+      setTimeout(() => this.startHelpers(), 0);
     }
-    return this.classifier.finish(photo, turns); // consumes photo
   }
   /** `[run_turn(input, 0), …, run_turn(input, n - 1)]`, spread over the ready instances. */
   async turns(input, n) {
@@ -205,7 +228,7 @@ class Engine {
     return [
       { role: "main", ready: true, wasm_memory_bytes: memory?.buffer.byteLength ?? null },
       ...this.helpers.map((h) => ({
-        role: "helper", ready: h.ready, turns: h.turns, wasm_memory_bytes: h.memoryBytes, error: h.error,
+        role: "helper", ready: h.ready, started: !this.parts, turns: h.turns, wasm_memory_bytes: h.memoryBytes, error: h.error,
       })),
     ];
   }

@@ -72,11 +72,13 @@ try {
       const { load } = await import("/skinscan.js");
       const scanners = [];
       const progress = [];
+      const beforeFirst = []; // each scanner's instances once loaded, before any classify (issue 21)
       for (const instances of counts) {
         const s = await load({ instances, onProgress: (p) => scanners.length || progress.push(p) });
+        beforeFirst.push(await s.instances());
         // Wait until every helper has built its Classifier, so that each one takes turns.
         for (let t0 = performance.now(); ;) {
-          const all = await s.instances();
+          const all = await s.instances({ start: true }); // the page starts them after its first result
           if (all.every((i) => i.ready)) break;
           if (all.some((i) => i.error) || performance.now() - t0 > 120_000) {
             throw new Error(`helpers not ready: ${JSON.stringify(all)}`);
@@ -101,7 +103,17 @@ try {
       const instances = [];
       for (const s of scanners) instances.push(await s.instances());
       for (const s of scanners) s.close();
-      return { out, instances, progress, relaxed: (await import("/choices.js")).relaxedSimd() };
+      // As the page runs it: nothing asks for the helpers; after the first result they build by themselves.
+      const lazy = await load({ instances: 2 });
+      await lazy.classify(await (await fetch(`/samples/${encodeURIComponent(images[0])}`)).arrayBuffer());
+      let afterFirst;
+      for (let t0 = performance.now(); performance.now() - t0 < 120_000;) {
+        afterFirst = await lazy.instances();
+        if (afterFirst.every((i) => i.ready) || afterFirst.some((i) => i.error)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      lazy.close();
+      return { out, instances, beforeFirst, afterFirst, progress, relaxed: (await import("/choices.js")).relaxedSimd() };
     },
     { images, counts, meta: META },
   );
@@ -129,6 +141,14 @@ try {
     return `${runs.out.length} classifies x ${counts.length} instance counts`;
   });
 
+  await check("the helpers start only after the first result, not during the load (issue 21)", () => {
+    for (const list of runs.beforeFirst) {
+      const early = list.filter((i) => i.role === "helper" && (i.started !== false || i.ready));
+      assert(!early.length, `helpers started before any classify: ${JSON.stringify(list)}`);
+    }
+    assert(runs.afterFirst.length === 2 && runs.afterFirst.every((i) => i.ready), `after the first result the helper did not build: ${JSON.stringify(runs.afterFirst)}`);
+    return runs.beforeFirst.map((l) => `${l.length} instance(s), ${l.filter((i) => i.role === "helper").length} helper(s) not started`).join("; ") + "; after the first result the helper built by itself";
+  });
   await check("the helper instances were built and ran turns", () => {
     const [one, two, four] = runs.instances;
     assert(one.length === 1, `instances: 1 gave ${one.length} instances`);
