@@ -120,7 +120,9 @@ def main():
         res["sd198 test neoplasms"] = score([r for r in sd if r["neoplastic"] == "1"], pred, "clinical")
         res["sd198 test, not neoplasms"] = score([r for r in sd if r["neoplastic"] == "0"], pred, "clinical")
         samples = rows_of(a.data / "samples" / "labels.csv")
-        res["samples"] = score(samples, ev(a.data / "samples", samples, ["image", "malignant", "dx"], "samples"), None)
+        # The page's sample photos lie in the folder itself, beside their labels.
+        res["samples"] = score(samples, run(a.bin, a.models, a.data / "samples", samples, ["image", "malignant", "dx"],
+                                            tmp, "samples"), None)
         if a.gate:
             for name in ("non_lesion", "non_lesion_other", "degraded"):
                 g = rows_of(a.gate / name / "labels.csv")
