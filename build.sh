@@ -310,6 +310,18 @@ cmd_test() {
   say "browser tests: saved history (issue 14)"
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/history.mjs
+  # Firefox and WebKit (issue 21): load, the samples against the CLI, bad files, same origin,
+  # history across a reload, encrypted export and import, offline. WebKit's MiniBrowser needs an
+  # X server: Xvfb, started by xvfb-run for this one command.
+  local others=() e
+  for e in ${ENGINES//,/ }; do [ "$e" = chromium ] || others+=("$e"); done
+  if [ ${#others[@]} -gt 0 ]; then
+    say "browser tests in ${others[*]} (issue 21)"
+    local run=()
+    case " ${others[*]} " in *" webkit "*) run=(xvfb-run -a) ;; esac
+    SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" FIREFOX="$FIREFOX" \
+      WEBKIT_DRIVER="$WEBKIT_DRIVER" "${run[@]}" node tests/e2e/engines.mjs "${others[@]}"
+  fi
   say "all tests passed"
 }
 
