@@ -50,7 +50,9 @@ def test_mixed_stage_adds_heads_and_reruns_cleanly(tmp_path, data_dir):
     pad = [k for k in types if k.startswith("golden/PAT_")]  # phone photos, as lossless copies
     assert len(pad) == 2 and all((models / "golden" / k).is_file() for k in pad), list(types)
     assert json.loads((models / "report" / "mixed.json").read_text())["model_version"] == m["model_version"]
-    assert "Phone photos" in (models / "README.md").read_text()
+    card = (models / "README.md").read_text()  # one document, written whole by the run (issue 20)
+    assert "Both kinds of photo are in scope" in card and "judged on a source it never saw" in card
+    assert "Phone photos" not in card and card.count("# SkinScan models") == 1
 
 
 def test_conservative_low_holds_the_bound_on_every_source():
