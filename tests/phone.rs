@@ -17,7 +17,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The PAD folder; when absent the test is skipped, saying so (under `CI=true`, it fails).
 fn pad_dir() -> Option<PathBuf> {
@@ -58,22 +57,7 @@ fn test_labels(pad: &Path, columns: &[&str], out: &Path) {
 }
 
 fn evaluate(images: &Path, labels: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_skinscan"))
-        .args(["evaluate", "--json", "--images"])
-        .arg(images)
-        .arg("--labels")
-        .arg(labels)
-        .arg("--models")
-        .arg(common::models_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["failed"]["count"], 0, "{r}");
+    let r = common::evaluate_json(images, labels);
     assert_eq!(r["n"], 203);
     r
 }

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 /// `valid` rows of one `photo_type`, as `image,malignant,dx,photo_type`; their count.
 fn labels(d7: &Path, kind: &str, out: &Path) -> usize {
@@ -35,22 +34,6 @@ fn labels(d7: &Path, kind: &str, out: &Path) -> usize {
     n
 }
 
-fn evaluate(images: &Path, labels: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_skinscan"))
-        .args(["evaluate", "--json", "--images"])
-        .arg(images)
-        .arg("--labels")
-        .arg(labels)
-        .arg("--models")
-        .arg(common::models_dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["failed"]["count"], 0, "{r}");
-    r
-}
-
 #[test]
 fn derm7pt_valid_is_accepted_and_low_keeps_its_promise() {
     let Some(data) = common::data_dir_or_skip() else { return };
@@ -66,7 +49,7 @@ fn derm7pt_valid_is_accepted_and_low_keeps_its_promise() {
         let csv = dir.join(format!("{kind}.csv"));
         let n = labels(&d7, kind, &csv);
         assert!(n > 150, "derm7pt valid {kind}: {n} photos");
-        let r = evaluate(&d7.join("images"), &csv);
+        let r = common::evaluate_json(&d7.join("images"), &csv);
         let f = |path: &[&str]| path.iter().fold(&r, |v, k| &v[*k]).as_f64().unwrap_or_else(|| panic!("no {path:?} in {r}"));
         let (auc, low) = (f(&["roc_auc"]), f(&["tiers", "malignant_in_low_fraction"]));
         let not_lesion = f(&["quality", "not_a_lesion"]) / n as f64;

@@ -102,3 +102,25 @@ pub fn classifier_with_turns(turns: usize) -> Classifier {
     let read = |f: &str| std::fs::read(models_dir().join(f)).unwrap();
     Classifier::from_parts(m, &img.id, &tab.id, &read(&img.file), &read(&tab.file)).unwrap()
 }
+
+/// `skinscan evaluate --json` (the CLI built for these tests) on `images` with `labels`, under the
+/// models of [`models_dir`]; asserts it ran and failed on no photo, and returns its report.
+pub fn evaluate_json(images: &Path, labels: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skinscan"))
+        .args(["evaluate", "--json", "--images"])
+        .arg(images)
+        .arg("--labels")
+        .arg(labels)
+        .arg("--models")
+        .arg(models_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["failed"]["count"], 0, "{r}");
+    r
+}
