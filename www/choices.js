@@ -56,19 +56,34 @@ export function modelInstances(cores = globalThis.navigator?.hardwareConcurrency
 export const CLOSEUP_WARNING =
   "Only clear, close-up photos of a single lesion give meaningful results; selfies or unrelated images may produce false high-risk results. This is not a diagnosis.";
 
-/** Shown with the gate's verdict (the engine's own advice says how to retake the photo). */
+/**
+ * The page's words for a photo the check turned down (issue 22): what is wrong with the photo,
+ * then what to do. They judge the photo, never the person or the spot, since a real lesion can be
+ * turned down too ("Photos from anywhere" is about how often).
+ */
 export const VERDICT_TITLE = {
   retake: "Please take the photo again",
-  not_a_lesion: "This does not look like a photo of a skin spot",
+  not_a_lesion: "We could not check this photo",
 };
 
-/** The page's words for the gate's retake reasons. */
+/** What is wrong, by the gate's reason (`not_a_lesion` is the reason of that verdict). */
 export const REASON_TEXT = {
   blurry: "The photo is blurry.",
   too_dark: "The photo is too dark.",
   overexposed: "The photo is too bright or washed out.",
-  lesion_too_small: "No clear spot was found in the middle of the photo.",
-  not_centred: "The spot is not in the middle of the photo.",
+  lesion_too_small: "The spot looks too far away or too small in the frame.",
+  not_centred: "The spot is not in the middle of the frame.",
+  not_a_lesion: "This looks like a picture of something other than skin, or of skin from too far away to judge.",
+};
+
+/** What to do about it, by the same reasons. */
+export const RETAKE_ADVICE = {
+  blurry: "Hold the phone steady about 10 cm from the skin, tap the spot so the camera focuses on it, and take the photo again.",
+  too_dark: "Take it again in daylight or bright room light, without your shadow on the skin.",
+  overexposed: "Turn the flash off, avoid direct sun and glare, and take it again.",
+  lesion_too_small: "Move closer, about 10 cm away, so the spot fills a good part of the middle of the frame, and take it again.",
+  not_centred: "Put the spot in the middle of the frame and take it again.",
+  not_a_lesion: "If it is a skin spot, take a close-up: about 10 cm away, the spot filling the middle of the frame, in focus and in good light. The check judges the photo only, not the spot.",
 };
 
 /**

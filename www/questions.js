@@ -35,20 +35,24 @@ export function photoTypeMarkup(id) {
   return radios(id, "photoType", "Photo taken with a dermatoscope?", PHOTO_TYPES, "ss-photo-type-choice");
 }
 
-/** The six questions (Yes / No / Don't know, default Don't know) and the size in mm. */
+/**
+ * The six questions (Yes / No / Don't know, default Don't know) and the size in mm. Always open
+ * (issue 22): they are what moves an estimate most after the photo, so they are seen before it.
+ */
 export function questionsMarkup(id) {
   const answers = [["", "Don't know"], ["yes", "Yes"], ["no", "No"]];
   return `
-    <details class="ss-questions">
-      <summary>What have you noticed? (optional, improves the estimate)</summary>
+    <section class="ss-questions" aria-labelledby="${id("questions-h")}">
+      <h2 class="ss-h2" id="${id("questions-h")}">What have you noticed? <span class="ss-optional">(optional)</span></h2>
+      <p class="ss-hint">Answer what you know: the answers go into the estimate with the photo and can move it up or down a tier.</p>
       <div class="ss-meta-fields">${QUESTIONS.map(([key, q]) => radios(id, key, q, answers)).join("")}
         <div class="ss-field" data-field="diameter_mm">
           <label for="${id("diameter")}">Its size across, in millimetres</label>
           <input type="number" id="${id("diameter")}" name="diameterMm" inputmode="decimal" min="0" step="0.5" autocomplete="off">
         </div>
       </div>
-      <p class="ss-hint">Used only for this estimate, never stored or sent anywhere.</p>
-    </details>`;
+      <p class="ss-hint">Used only for this estimate, never stored or sent anywhere unless you save the check.</p>
+    </section>`;
 }
 
 /** The raw answers under `root`: {photoType, itch…elevation: "yes"|"no"|"", diameterMm: text}. */
@@ -68,20 +72,56 @@ export function badSize(root) {
 /** One line on the photo type that chose the head: what it is and where that came from. */
 export function photoTypeText(pt) {
   if (!pt) return "";
-  const what = pt.kind === "clinical" ? "an ordinary (phone) photo" : "a dermatoscope photo";
-  const how = pt.source === "given" ? "as you said" : pt.source === "detected" ? "detected from the photo" : "assumed";
-  return `Judged as ${what}, ${how}.`;
+  return `Judged as ${photoKind(pt.kind)}, ${photoSource(pt.source)}.`;
 }
 
-/** Which of the person's details the estimate used, in words ("" when none). */
-export function usedText(used, meta) {
-  if (!used?.length) return "";
-  const short = Object.fromEntries(QUESTIONS.map(([key, , word]) => [key, word]));
-  const words = used.map((f) => {
-    if (f === "age") return `age ${meta.age}`;
-    if (f === "diameter_mm") return `size ${meta.diameterMm} mm`;
-    if (short[f]) return `${short[f]}: ${meta[f]}`;
+/** "an ordinary (phone) photo" or "a dermatoscope photo". */
+export function photoKind(kind) {
+  return kind === "clinical" ? "an ordinary (phone) photo" : "a dermatoscope photo";
+}
+
+function photoSource(source) {
+  return source === "given" ? "as you said" : source === "detected" ? "detected from the photo" : "assumed";
+}
+
+/** Whether any detail or answer is set (other than the defaults: blank, "Don't know", detect the photo type). */
+export function hasAnswers(answers) {
+  return Object.entries(answers ?? {}).some(([k, v]) => (k === "photoType" ? v && v !== "auto" : v !== undefined && v !== null && v !== ""));
+}
+
+/**
+ * Every detail and answer the person gave, in plain words ("Has it bled? Yes", "Size across: 7 mm"),
+ * in the form's order; the defaults (blank, "Don't know", detect the photo type) are left out.
+ * `answers` are the raw values of readAnswers() plus age, sex and site.
+ */
+export function answerWords(answers = {}) {
+  const out = [];
+  const a = answers;
+  if (a.age !== undefined && a.age !== "") out.push(`Age: ${a.age}`);
+  if (a.sex) out.push(`Sex: ${a.sex}`);
+  if (a.site) out.push(`Body site: ${a.site}`);
+  if (a.photoType === "dermoscopic") out.push("Taken with a dermatoscope: yes");
+  if (a.photoType === "clinical") out.push("Taken with a dermatoscope: no, an ordinary photo");
+  for (const [key, q] of QUESTIONS) if (a[key]) out.push(`${q} ${a[key] === "yes" ? "Yes" : a[key] === "no" ? "No" : a[key]}`);
+  if (a.diameterMm !== undefined && a.diameterMm !== "") out.push(`Size across: ${a.diameterMm} mm`);
+  return out;
+}
+
+/** The details the estimate used (its `metadata_used` feature names), in plain words. */
+export function usedWords(used, meta = {}) {
+  const words = Object.fromEntries(QUESTIONS.map(([key, q]) => [key, q]));
+  return (used ?? []).map((f) => {
+    if (f === "age") return `Age: ${meta.age}`;
+    if (f === "sex") return `Sex: ${meta.sex}`;
+    if (f === "site") return `Body site: ${meta.site}`;
+    if (f === "diameter_mm") return `Size across: ${meta.diameterMm} mm`;
+    if (words[f]) return `${words[f]} ${meta[f] === "yes" ? "Yes" : meta[f] === "no" ? "No" : meta[f]}`;
     return String(meta[f] ?? f);
   });
-  return `Combined the photo with your details (${words.join(", ")}).`;
+}
+
+/** Which of the person's details the estimate used, in one line ("" when none). */
+export function usedText(used, meta) {
+  if (!used?.length) return "";
+  return `Combined the photo with your details: ${usedWords(used, meta).join("; ")}.`;
 }

@@ -11,7 +11,7 @@ import { defaultModels, wasmFile } from "./choices.js";
 
 const CACHE = "skinscan-app-v1";
 const CORE = [
-  "./", "index.html", "embed.html", "app.js", "ui.js", "ui-markup.js", "ui-render.js", "questions.js", "choices.js", "features.js",
+  "./", "index.html", "embed.html", "app.js", "ui.js", "ui-markup.js", "ui-render.js", "questions.js", "diagnoses.js", "choices.js", "features.js",
   "skinscan.js", "worker.js", "sha256.js", "widget.js", "history.js", "history-ui.js", "history-views.js", "style.css",
   "icons/icon.svg", "pkg/skinscan.js",
   wasmFile(), // the build this browser will load

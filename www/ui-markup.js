@@ -10,13 +10,15 @@ export function markup(id) {
 ${loaderMarkup(id)}
 
 ${dropMarkup(id)}
+${sameSpotMarkup(id)}
+
+    ${questionsMarkup(id)}
 
     ${photoTypeMarkup(id)}
 
 ${metaMarkup(id)}
-    ${questionsMarkup(id)}
 
-${outputMarkup()}`;
+${outputMarkup(id)}`;
 }
 
 function loaderMarkup(id) {
@@ -43,6 +45,23 @@ function dropMarkup(id) {
     </div>`;
 }
 
+/**
+ * "Same spot?" (issue 22): asked on "Start over" or a new photo when the last check had answers.
+ * Only "same spot" keeps them; the other choice clears every answer and detail.
+ */
+function sameSpotMarkup(id) {
+  return `
+    <div class="ss-samespot" data-testid="same-spot" role="group" aria-labelledby="${id("same-q")}" tabindex="-1" hidden>
+      <p class="ss-samespot-q" id="${id("same-q")}">Is the next photo of the same spot?</p>
+      <p class="ss-samespot-what">Your answers were for the last spot: <span class="ss-samespot-list"></span>.
+        They are kept only if the next photo is of the same spot.</p>
+      <div class="ss-buttons">
+        <button type="button" class="ss-same" data-testid="same-spot-yes">Same spot: keep my answers</button>
+        <button type="button" class="ss-other ss-secondary" data-testid="same-spot-no">Another spot: clear my answers</button>
+      </div>
+    </div>`;
+}
+
 function metaMarkup(id) {
   return `
     <details class="ss-meta">
@@ -65,14 +84,15 @@ function metaMarkup(id) {
     </details>`;
 }
 
-/** The result: photo and heatmap, photo check, tier, gauge, diagnoses, details used, warnings. */
-function outputMarkup() {
+/** The result: photo and heatmap, photo check, tier, gauge, diagnoses, inputs used, warnings. */
+function outputMarkup(id) {
   return `
-    <section class="ss-output" aria-label="Result">
+    <section class="ss-output" aria-labelledby="${id("result-h")}">
       <div class="ss-error" data-testid="error" role="alert" hidden></div>
       <p class="ss-announce ss-visually-hidden" role="status" aria-live="polite"></p>
       <p class="ss-busy" hidden>Analysing the photo on this device…</p>
-      <div class="ss-result" hidden>
+      <div class="ss-result" data-testid="result" hidden>
+        <h2 class="ss-h2 ss-result-h" id="${id("result-h")}" tabindex="-1">Your result</h2>
         <div class="ss-photo">
           <div class="ss-photo-frame">
             <canvas class="ss-preview" width="0" height="0" role="img" aria-label="The photo you chose"></canvas>
@@ -89,25 +109,29 @@ function outputMarkup() {
           <button type="button" class="ss-reveal" data-testid="reveal" hidden>Show the result anyway</button>
         </div>
         <div class="ss-verdict-gated">
-          <p class="ss-unreliable" data-testid="unreliable" tabindex="-1" hidden>Unreliable: this photo did not pass the photo
-            check, so the result below may be wrong. Take a better photo for a meaningful estimate.</p>
-          <div class="ss-summary">
+          <p class="ss-unreliable" data-testid="unreliable" tabindex="-1" hidden>Unreliable: this photo did not pass the
+            photo check, so no risk tier is given and the number below may be wrong. Take a clearer close-up for a
+            meaningful estimate.</p>
+          <div class="ss-summary" data-testid="summary">
             <p class="ss-tier-line"><span class="ss-tier-label"></span>
               <span class="ss-visually-hidden">, tier:</span>
               <span class="ss-tier" data-testid="risk-tier"></span></p>
-            <p class="ss-advice"></p>
+            <p class="ss-advice" data-testid="advice"></p>
           </div>
-          <div class="ss-gauge-block">
-            <p class="ss-prob-text"></p>
+          <div class="ss-gauge-block" data-testid="gauge">
             <div class="ss-gauge" aria-hidden="true">
-              <div class="ss-gauge-fill"></div>
-              <div class="ss-gauge-mark ss-mark-low"></div>
-              <div class="ss-gauge-mark ss-mark-high"></div>
+              <span class="ss-band ss-band-low">Low</span><span class="ss-band ss-band-moderate">Moderate</span><span class="ss-band ss-band-high">High</span>
+              <span class="ss-gauge-mark"></span>
             </div>
-            <p class="ss-gauge-legend"></p>
+            <p class="ss-prob-text" data-testid="probability"></p>
           </div>
-          <h3 class="ss-h">Most likely lesion types (from the photo)</h3>
-          <ol class="ss-dx"></ol>
+          <div class="ss-dx-block" data-testid="diagnoses">
+            <h3 class="ss-h">Most likely lesion types</h3>
+            <ol class="ss-dx"></ol>
+            <p class="ss-dx-note"></p>
+          </div>
+          <h3 class="ss-h">What this estimate used</h3>
+          <ul class="ss-inputs" data-testid="inputs-used"></ul>
           <p class="ss-photo-type" data-testid="photo-type"></p>
           <p class="ss-meta-used" data-testid="metadata-used"></p>
         </div>
@@ -129,8 +153,10 @@ export function elements(root) {
     age: $('[name="age"]'), sex: $('[name="sex"]'), site: $('[name="site"]'),
     error: $('[data-testid="error"]'), unsupported: $('[data-testid="unsupported"]'), announce: $(".ss-announce"), busy: $(".ss-busy"), result: $(".ss-result"), preview: $(".ss-preview"),
     tierLabel: $(".ss-tier-label"), tier: $(".ss-tier"), advice: $(".ss-advice"),
-    probText: $(".ss-prob-text"), fill: $(".ss-gauge-fill"), markLow: $(".ss-mark-low"), markHigh: $(".ss-mark-high"),
-    legend: $(".ss-gauge-legend"), dx: $(".ss-dx"), metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"),
+    probText: $(".ss-prob-text"), mark: $(".ss-gauge-mark"), summary: $(".ss-summary"),
+    dxBlock: $(".ss-dx-block"), dx: $(".ss-dx"), dxNote: $(".ss-dx-note"), inputs: $(".ss-inputs"),
+    metaUsed: $(".ss-meta-used"), warnings: $(".ss-warnings"), resultHeading: $(".ss-result-h"),
+    sameSpot: $(".ss-samespot"), sameList: $(".ss-samespot-list"), same: $(".ss-same"), other: $(".ss-other"),
     photoType: $(".ss-photo-type"),
     timing: $(".ss-timing"), reset: $(".ss-reset"), warning: $(".ss-warning"),
     heatmap: $(".ss-heatmap"), heatmapToggle: $(".ss-heatmap-toggle"), heatmapNote: $(".ss-heatmap-note"),

@@ -2,8 +2,9 @@
 // preview, errors and the manifest's vocabulary, drawn into one mounted instance. Each function
 // takes the instance's `view` {root, el, state} (ui.js makes it; state holds the manifest, the
 // last heatmap and the count of results shown) and reads nothing else of the page.
-import { REASON_TEXT, VERDICT_TITLE, defaultModels, warningText } from "./choices.js";
-import { photoTypeText, usedText } from "./questions.js";
+import { REASON_TEXT, RETAKE_ADVICE, VERDICT_TITLE, defaultModels, warningText } from "./choices.js";
+import { MAX_GAP, shownDiagnoses } from "./diagnoses.js";
+import { answerWords, hasAnswers, photoKind, photoTypeText, usedText, usedWords } from "./questions.js";
 
 const ADVICE = {
   low: ["Low risk", "Keep an eye on it. Take another close-up photo in a few months, and see a doctor if it grows, changes shape or colour, bleeds or itches."],
@@ -29,74 +30,103 @@ export function fillVocabulary({ root, el }, m) {
   }
 }
 
-/** One result. `meta`: the details this result was computed with (what `metadata_used` refers to). */
+/**
+ * One result. `meta`: the details this result was computed with (what `metadata_used` refers to).
+ * A photo that failed the check gets no tier at all (issue 22): no tier colour, no tier words, no
+ * advice; "Show the result anyway" shows only the probability, greyed and marked unreliable.
+ */
 export function render(view, r, meta) {
   const { root, el, state } = view;
   renderQuality(view, r.quality);
   state.heatmap = r.heatmap ?? null;
   el.heatmapToggle.hidden = !state.heatmap;
   drawHeatmap(view);
-  const [label, advice] = renderTier(view, r);
-  renderGauge(view, r);
-  renderDetails(view, r, meta);
-  el.result.hidden = false;
   const ok = !r.quality || r.quality.verdict === "ok";
-  // Until the user asks, not even the border colour gives the tier away.
-  el.result.classList.toggle("ss-gated", !ok);
+  const [label, advice] = renderTier(view, r, ok);
+  renderGauge(view, r, ok);
+  renderDetails(view, r, meta, ok);
+  el.result.hidden = false;
   el.announce.textContent = ok
-    ? `${label}. ${advice} Estimated chance of malignancy ${pct(r.malignant_probability)}.`
+    ? `${label}. ${advice} ${el.probText.textContent}`
     : `${el.qualityTitle.textContent}. ${el.qualityAdvice.textContent}`;
   root.dataset.seq = String(state.shown);
 }
 
 /** The tier, its words and the data hooks tests read; returns [label, advice]. */
-function renderTier({ root, el, state }, r) {
+function renderTier({ root, el, state }, r, ok) {
   const tier = r.risk_tier;
   const [label, advice] = ADVICE[tier] ?? [tier, ""];
   root.dataset.tier = tier;
-  el.result.className = `ss-result ss-tier-${tier}`;
-  el.tierLabel.textContent = label;
+  // The colour is the tier's only where the photo passed; a refused photo's box stays neutral.
+  el.result.className = ok ? `ss-result ss-tier-${tier}` : "ss-result ss-refused";
+  el.summary.hidden = !ok;
+  el.tierLabel.textContent = ok ? label : "";
   el.tier.textContent = tier;
   el.tier.dataset.probability = String(r.malignant_probability);
   el.tier.dataset.seq = String(++state.shown);
-  el.advice.textContent = advice;
+  el.advice.textContent = ok ? advice : "";
   return [label, advice];
 }
 
-/** The probability on a gauge, with the judging head's tier boundaries. */
-function renderGauge({ el, state }, r) {
-  const p = r.malignant_probability;
-  el.probText.textContent = `Estimated chance that the spot is malignant: ${pct(p)}`;
-  el.fill.style.width = `${(100 * clamp01(p)).toFixed(2)}%`;
-  const model = state.manifest ? defaultModels(state.manifest).image : undefined;
+/** The head's tier boundaries for this result: {low_below, high_from} or null. */
+export function bandsOf(manifest, r) {
+  const model = manifest ? defaultModels(manifest).image : undefined;
   const head = r.photo_type?.kind === "clinical" && model?.clinical ? model.clinical : model;
   const bands = head?.tiers?.[r.metadata_used?.length ? "with_metadata" : "image_only"];
-  if (bands && Number.isFinite(bands.low_below) && Number.isFinite(bands.high_from)) {
-    el.markLow.style.left = `${100 * clamp01(bands.low_below)}%`;
-    el.markHigh.style.left = `${100 * clamp01(bands.high_from)}%`;
-    el.markLow.hidden = el.markHigh.hidden = false;
-    el.legend.textContent = `Low below ${pct(bands.low_below)}, high from ${pct(bands.high_from)} (calibrated on held-out images).`;
-  } else {
-    el.markLow.hidden = el.markHigh.hidden = true;
-    el.legend.textContent = "";
-  }
+  return bands && Number.isFinite(bands.low_below) && Number.isFinite(bands.high_from) ? bands : null;
 }
 
-/** The top diagnoses, photo type, details used, warnings and timings. */
-function renderDetails({ el, state }, r, meta) {
-  const names = new Map((state.manifest?.diagnoses ?? []).map((d) => [d.code, d]));
-  const ranked = Object.entries(r.diagnosis ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 3);
-  el.dx.replaceChildren(
-    ...ranked.map(([code, prob]) => {
-      const d = names.get(code);
-      return item(`${d?.name ?? code} — ${pct(prob)}${d?.malignant ? " (malignant type)" : ""}`);
-    }),
-  );
+/**
+ * Where `p` sits on the one scale every photo type shares (issue 22): each tier is a third of the
+ * gauge, and `p` is placed within its tier's band linearly between that head's boundaries.
+ */
+export function scalePosition(p, bands) {
+  const x = clamp01(p);
+  if (!bands) return x;
+  const { low_below: lo, high_from: hi } = bands;
+  if (x < lo) return (x / lo) / 3;
+  if (x < hi) return (1 + (x - lo) / (hi - lo)) / 3;
+  return (2 + (hi < 1 ? (x - hi) / (1 - hi) : 1)) / 3;
+}
+
+/**
+ * The gauge: three equal bands, low, moderate and high, the same for every photo type; the mark
+ * sits in the tier's band. The calibrated probability, in smaller type, with the boundaries of the
+ * photo type that produced it.
+ */
+function renderGauge({ el, state }, r, ok) {
+  const p = r.malignant_probability;
+  const bands = bandsOf(state.manifest, r);
+  el.mark.style.left = `${(100 * scalePosition(p, bands)).toFixed(2)}%`;
+  const kind = r.photo_type?.kind === "clinical" ? "an ordinary (phone) photo" : "a dermatoscope photo";
+  const scale = bands ? ` For ${kind}${r.metadata_used?.length ? " with your details" : ""}, low is below ${pct(bands.low_below)} and high from ${pct(bands.high_from)}.` : "";
+  el.probText.textContent = ok
+    ? `Estimated chance that the spot is malignant: ${pct(p)}.${scale}`
+    : `Unreliable estimate, not a risk tier: ${pct(p)} chance of malignancy, from a photo that did not pass the check.`;
+  el.probText.dataset.shown = String(p);
+}
+
+/** The lesion types (consistent with the probability, or withheld), the inputs used, warnings, timings. */
+function renderDetails({ el, state }, r, meta, ok) {
+  const dx = shownDiagnoses(r, state.manifest);
+  el.dxBlock.hidden = !ok;
+  el.dxBlock.dataset.withheld = String(dx.withheld);
+  el.dxBlock.dataset.malignantShown = String(dx.malignantShown);
+  el.dx.replaceChildren(...dx.items.map((d) => {
+    const li = item(`${d.name}: ${pct(d.probability)}${d.malignant ? " (a malignant type)" : ""}`);
+    li.dataset.code = d.code;
+    li.dataset.probability = String(d.probability);
+    li.dataset.malignant = String(d.malignant);
+    return li;
+  }));
+  el.dxNote.textContent = dx.withheld
+    ? `Not shown for this photo: the lesion types the photo resembles would not agree with the estimate above (within ${Math.round(100 * MAX_GAP)} points).`
+    : "The photo's ranking of lesion types, scaled so that the malignant types add up to the estimate above.";
+  renderInputs(el, r, meta ?? {});
   el.photoType.textContent = photoTypeText(r.photo_type);
   el.photoType.dataset.kind = r.photo_type?.kind ?? "";
   el.photoType.dataset.source = r.photo_type?.source ?? "";
-  el.metaUsed.textContent =
-    usedText(r.metadata_used, meta ?? {}) || "Photo only: add your details and what you noticed above to refine the estimate.";
+  el.metaUsed.textContent = usedText(r.metadata_used, meta ?? {}) || (hasAnswers(meta) ? "" : WITHOUT_ANSWERS);
   // The close-up warning is already on screen beside every result, and the photo check's
   // advice in its own box; list only the others.
   el.warnings.replaceChildren(...(r.warnings ?? []).map(warningText).filter(Boolean).map(item));
@@ -107,6 +137,30 @@ function renderDetails({ el, state }, r, meta) {
   el.timing.textContent =
     `Analysed on this device in ${ms(t.total)}${parts.length ? ` (${parts.join(", ")})` : ""}. ` +
     `Model ${r.model_version ?? ""}.`;
+}
+
+/** Said with a result computed from the photo alone: that it is, and what answering would change. */
+export const WITHOUT_ANSWERS =
+  "Computed from the photo alone: no questions were answered. Answers on growth, change, bleeding and the " +
+  "other questions above go into the estimate with the photo and can move it up or down a tier; answer the " +
+  "ones you know and the result updates.";
+
+/** Every input the estimate used, listed (issue 22): the photo and its type, then each detail. */
+function renderInputs(el, r, meta) {
+  const pt = r.photo_type;
+  const photo = pt ? `The photo, judged as ${photoKind(pt.kind)} (${pt.source === "given" ? "as you said" : pt.source === "detected" ? "detected from the photo" : "assumed"})` : "The photo";
+  const used = usedWords(r.metadata_used, meta);
+  const given = answerWords(meta).filter((w) => !w.startsWith("Taken with a dermatoscope"));
+  const unused = given.filter((w) => !used.includes(w));
+  const items = [photo, ...used].map((t) => item(t));
+  if (!used.length) items.push(item("None of your details or answers"));
+  for (const u of unused) {
+    const li = item(`Not used by this model: ${u}`);
+    li.className = "ss-unused";
+    items.push(li);
+  }
+  el.inputs.replaceChildren(...items);
+  el.inputs.dataset.used = (r.metadata_used ?? []).join(" ");
 }
 
 function item(text) {
@@ -130,9 +184,11 @@ export function renderQuality({ root, el }, q) {
     el.qualityTitle.textContent = "This model does not check the photo's quality.";
     el.qualityAdvice.textContent = "";
   } else {
-    const why = verdict === "retake" ? REASON_TEXT[q.reason] ?? "" : "";
-    el.qualityTitle.textContent = `${VERDICT_TITLE[verdict] ?? verdict}${why ? ` — ${why.replace(/\.$/, "")}` : ""}`;
-    el.qualityAdvice.textContent = q.advice ?? "";
+    // What is wrong, then what to do, in the page's words; the engine's advice where the page has none.
+    const reason = verdict === "not_a_lesion" ? "not_a_lesion" : q.reason;
+    const why = REASON_TEXT[reason] ?? "";
+    el.qualityTitle.textContent = `${VERDICT_TITLE[verdict] ?? verdict}${why ? `: ${why.charAt(0).toLowerCase()}${why.slice(1)}` : "."}`;
+    el.qualityAdvice.textContent = RETAKE_ADVICE[reason] ?? q.advice ?? "";
   }
   el.qualityAdvice.hidden = !el.qualityAdvice.textContent;
   el.reveal.hidden = ok;
@@ -222,7 +278,7 @@ function pct(p) {
   const v = 100 * clamp01(p);
   if (v > 0 && v < 1) return "under 1%";
   if (v < 100 && v > 99) return "over 99%";
-  return `${Math.round(v)}%`;
+  return v < 10 && v > 0 ? `${v.toFixed(1)}%` : `${Math.round(v)}%`;
 }
 function ms(x) {
   return Number.isFinite(x) ? `${x < 10 ? x.toFixed(1) : Math.round(x)} ms` : "– ms";

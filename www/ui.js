@@ -5,7 +5,7 @@
 // Split by job (issue 13): ui-markup.js holds the HTML and the element map, ui-render.js draws
 // results into it, and this module wires them: loading, the inputs, and one request per photo.
 import { CLOSEUP_WARNING } from "./choices.js";
-import { badSize, readAnswers } from "./questions.js";
+import { answerWords, badSize, hasAnswers, readAnswers } from "./questions.js";
 import { missingFeatures, unsupportedMessage } from "./features.js";
 import { load } from "./skinscan.js";
 import { elements, markup } from "./ui-markup.js";
@@ -48,6 +48,9 @@ export function mountUI(container, options = {}) {
   const engine = loadEngine(view, options.loadOptions);
   let currentFile = null; // the chosen photo, kept in memory only to re-run when details change
   let runs = 0; // newest request wins; older answers are dropped
+  // Whether the answers on the form went into a check since the last "Start over" (issue 22): then a
+  // new photo asks "Same spot?" before they are used again.
+  let answered = false;
 
   function handleFile(file) {
     clearError(view);
@@ -56,12 +59,21 @@ export function mountUI(container, options = {}) {
     if (file.size > MAX_FILE_BYTES) {
       return showError(view, `That file is too large (${mb(file.size)}). Choose a photo under ${mb(MAX_FILE_BYTES)}.`);
     }
-    currentFile = file;
-    drawPreview(view, file);
-    run();
+    const go = () => {
+      currentFile = file;
+      drawPreview(view, file);
+      run({ fresh: true });
+    };
+    if (!el.sameSpot.hidden || (answered && hasAnswers(formAnswers(view)))) {
+      runs++; // a result still on its way belongs to the last spot
+      setBusy(view, false);
+      return askSameSpot(view, go);
+    }
+    go();
   }
 
-  async function run() {
+  /** `fresh`: a new photo, whose result then scrolls into view and takes focus. */
+  async function run({ fresh = false } = {}) {
     const mine = ++runs;
     clearError(view);
     const meta = readMeta(view);
@@ -84,19 +96,76 @@ export function mountUI(container, options = {}) {
     if (mine !== runs) return;
     setBusy(view, false);
     render(view, result, meta.value);
+    answered = true;
+    // On a phone the result is below the form (issue 22): bring it into view and give it focus,
+    // which a screen reader reads after the announcement. Not when an answer changed, where the
+    // focus stays on the answer.
+    if (fresh) {
+      el.resultHeading.focus({ preventScroll: true });
+      el.result.scrollIntoView({ block: "start" });
+    }
     // For history-ui.js (issue 14), which saves the check only if the user asks.
     root.dispatchEvent(new CustomEvent("skinscan:result", { detail: { result, file: currentFile, answers: meta.value ?? {} } }));
   }
 
   wireInputs(view, handleFile, options.pasteTarget === undefined ? document : options.pasteTarget);
+  wireSameSpot(view);
   wireControls(view, {
-    rerun: () => currentFile && run(),
+    rerun: () => currentFile && el.sameSpot.hidden && run(),
     reset: () => {
       currentFile = null;
       runs++; // an answer still on its way is dropped
+      const had = answered && hasAnswers(formAnswers(view));
+      answered = false;
+      return had;
     },
   });
   return { root, engine, handleFile };
+}
+
+/**
+ * Ask "Same spot?" and then call `then`: "same spot" keeps every answer, "another spot" clears
+ * them all first (issue 22). The question takes the focus; the answer gives it back to `then`'s result.
+ */
+function askSameSpot(view, then) {
+  const { el } = view;
+  el.sameList.textContent = answerWords(formAnswers(view)).join("; ");
+  el.sameSpot.hidden = false;
+  el.sameSpot.focus();
+  // The latest question wins: a photo chosen while it is open waits on the same answer.
+  view.sameSpotThen = then;
+}
+
+/** The two answers to "Same spot?", wired once per instance. */
+function wireSameSpot(view) {
+  const { el } = view;
+  const answer = (keep) => {
+    el.sameSpot.hidden = true;
+    if (!keep) clearAnswers(view);
+    const then = view.sameSpotThen;
+    view.sameSpotThen = null;
+    then?.();
+  };
+  el.same.addEventListener("click", () => answer(true));
+  el.other.addEventListener("click", () => answer(false));
+}
+
+/** Every answer and detail back to its default: blank, "Don't know", detect the photo type. */
+function clearAnswers({ root, el }) {
+  el.age.value = "";
+  el.sex.value = "";
+  el.site.value = "";
+  const size = root.querySelector('[name="diameterMm"]');
+  if (size) size.value = "";
+  for (const group of root.querySelectorAll(".ss-choice")) {
+    const first = group.querySelector("input[type=radio]");
+    if (first) first.checked = true;
+  }
+}
+
+/** The form's answers as readMeta sends them (for "Same spot?"). */
+function formAnswers({ root, el }) {
+  return { age: el.age.value.trim(), sex: el.sex.value, site: el.site.value, ...readAnswers(root) };
 }
 
 /** Start loading the classifier, with a progress bar; resolves to skinscan.js's engine. */
@@ -197,15 +266,16 @@ function wireControls(view, { rerun, reset }) {
   el.reveal.addEventListener("click", () => {
     el.gated.hidden = false;
     el.reveal.hidden = true;
-    el.result.classList.remove("ss-gated");
     root.dataset.revealed = "true";
     el.unreliable.focus();
   });
   el.reset.addEventListener("click", () => {
-    reset();
+    const ask = reset();
     el.result.hidden = true;
     setBusy(view, false);
     clearError(view);
+    // With answers on the form, "Start over" asks whether the next photo is of the same spot.
+    if (ask) return askSameSpot(view, () => el.choose.focus());
     el.choose.focus();
   });
 }
