@@ -2,12 +2,20 @@
 // view of two checks with their heatmaps, the printable report, and the .ics reminder. Everything
 // is drawn on this device from IndexedDB (history.js): photos are decoded with createImageBitmap
 // onto canvases, so showing them makes no request of any kind.
-import { defaultModels } from "./choices.js";
+import { REASON_TEXT, defaultModels } from "./choices.js";
+import { shownDiagnoses } from "./diagnoses.js";
 import * as store from "./history.js";
+import { answerWords, photoKind, usedWords } from "./questions.js";
 
 const TIER_LABEL = { low: "Low risk", moderate: "Moderate risk", high: "High risk" };
 const TIER_RANK = { low: 0, moderate: 1, high: 2 };
-const VERDICT_TEXT = { ok: "passed", retake: "retake advised", not_a_lesion: "not a skin spot", unchecked: "not checked" };
+const VERDICT_TEXT = { ok: "passed", retake: "retake advised", not_a_lesion: "could not check the photo", unchecked: "not checked" };
+/**
+ * "Check again in" follows the tier's advice (issue 22): low, in a few months; moderate, a doctor
+ * within weeks; high, within days. A photo the check turned down: take a better one soon.
+ */
+const REMINDER_WEEKS = { low: 12, moderate: 2, high: 1, refused: 1 };
+const WEEK_CHOICES = [1, 2, 4, 8, 12, 26];
 /** Said wherever two checks' model versions differ (issue 14). */
 const MODEL_CHANGE_NOTE = "A change in score across model versions is not a change in the spot.";
 const DISCLAIMER =
@@ -46,7 +54,7 @@ function chart({ checks, modelVersion }) {
   const [t0, t1] = [Math.min(...times), Math.max(...times)];
   const x = (i) => (checks.length < 2 ? (L + W - R) / 2 : t1 > t0 ? L + ((times[i] - t0) / (t1 - t0)) * (W - L - R) : L + (i / (checks.length - 1)) * (W - L - R));
   const y = (p) => T + (1 - clamp01(p)) * (H - T - B);
-  const summary = checks.map((c) => `${day(c.date)}: ${TIER_LABEL[c.result?.risk_tier] ?? c.result?.risk_tier}, ${percent(c.result?.malignant_probability)}`);
+  const summary = checks.map((c) => `${day(c.date)}: ${tierText(c.result ?? {})}, ${percent(c.result?.malignant_probability)}`);
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "ss-chart", role: "img", "aria-label": `Timeline of estimated chance of malignancy: ${summary.join("; ")}` });
   for (const p of [0, 0.25, 0.5, 0.75, 1]) {
     svg.append(svgEl("line", { x1: L, x2: W - R, y1: y(p), y2: y(p), class: "ss-chart-grid" }));
@@ -58,7 +66,9 @@ function chart({ checks, modelVersion }) {
   let lastLabel = -Infinity;
   checks.forEach((c, i) => {
     const older = modelVersion && c.modelVersion !== modelVersion;
-    svg.append(svgEl("circle", { cx: x(i), cy: y(c.result?.malignant_probability), r: 6, class: `ss-dot ss-dot-${c.result?.risk_tier}${older ? " ss-dot-older" : ""}` }));
+    // A check whose photo was turned down had no tier: its dot is grey, not a tier's colour.
+    const tone = refusedCheck(c.result) ? "refused" : c.result?.risk_tier;
+    svg.append(svgEl("circle", { cx: x(i), cy: y(c.result?.malignant_probability), r: 6, class: `ss-dot ss-dot-${tone}${older ? " ss-dot-older" : ""}` }));
     // Dates under the axis, skipping those that would overlap the previous one.
     if (x(i) - lastLabel < 80) return;
     const anchor = checks.length > 1 && i === 0 ? "start" : checks.length > 1 && x(i) > W - R - 40 ? "end" : "middle";
@@ -87,9 +97,10 @@ function timelineTable(view) {
       openSpot(view.ctx, view.host, view.spot.id);
     });
     body.append(el("tr", { "data-check-id": c.id, "data-tier": r.risk_tier, "data-probability": String(r.malignant_probability), "data-date": c.date },
-      el("td", {}, when(c.date)), el("td", {}, TIER_LABEL[r.risk_tier] ?? String(r.risk_tier)),
-      el("td", {}, percent(r.malignant_probability)), el("td", {}, VERDICT_TEXT[r.quality?.verdict ?? "unchecked"] ?? r.quality.verdict),
-      el("td", {}, modelCell(c, modelVersion)), el("td", {}, del)));
+      el("td", { "data-label": "Date" }, when(c.date)), el("td", { "data-label": "Tier" }, tierText(r)),
+      el("td", { "data-label": "Chance of malignancy" }, percent(r.malignant_probability)),
+      el("td", { "data-label": "Photo check" }, VERDICT_TEXT[r.quality?.verdict ?? "unchecked"] ?? r.quality.verdict),
+      el("td", { "data-label": "Model" }, modelCell(c, modelVersion)), el("td", { "data-label": "Action" }, del)));
   }
   table.append(body);
   return table;
@@ -109,7 +120,8 @@ function spotActions(view) {
     b.addEventListener("click", onClick);
     return b;
   };
-  const weeks = el("select", { id: ctx.id(`weeks-${view.spot.id}`) }, ...[2, 4, 8, 12, 26].map((w) => new Option(`${w} weeks`, String(w), w === 12, w === 12)));
+  const due = reminderWeeks(view.checks.at(-1));
+  const weeks = el("select", { id: ctx.id(`weeks-${view.spot.id}`) }, ...WEEK_CHOICES.map((w) => new Option(`${w} week${w === 1 ? "" : "s"}`, String(w), w === due, w === due)));
   box.append(
     button("Compare two checks", "ss-open-compare", () => showPanel(ctx, panel, compareView(view))),
     button("Printable report", "ss-open-report", () => showPanel(ctx, panel, reportView(view))),
@@ -177,7 +189,9 @@ function renderComparison(view, body, a, b) {
   const pa = a.result?.malignant_probability, pb = b.result?.malignant_probability;
   const delta = 100 * (Number(pb) - Number(pa));
   const [ta, tb] = [a.result?.risk_tier, b.result?.risk_tier];
-  const tierChange = ta === tb ? `Tier unchanged: ${TIER_LABEL[ta] ?? ta}.`
+  const refused = refusedCheck(a.result) || refusedCheck(b.result);
+  const tierChange = refused ? "No tier to compare: a photo of these checks did not pass the photo check."
+    : ta === tb ? `Tier unchanged: ${TIER_LABEL[ta] ?? ta}.`
     : `Tier ${TIER_RANK[tb] > TIER_RANK[ta] ? "rose" : "fell"} from ${TIER_LABEL[ta] ?? ta} to ${TIER_LABEL[tb] ?? tb}.`;
   const change = el("p", { class: "ss-change", "data-delta": String(Number(pb) - Number(pa)), "data-tier-from": ta, "data-tier-to": tb },
     `Chance of malignancy ${percent(pa)} → ${percent(pb)} (${delta >= 0 ? "+" : "−"}${Math.abs(delta).toFixed(1)} percentage points). ${tierChange}`);
@@ -195,9 +209,11 @@ function checkFigure(check, { modelVersion, manifest }) {
   const photo = el("canvas", { width: SIDE, height: SIDE, class: "ss-check-photo", role: "img", "aria-label": `Photo of ${when(check.date)}` });
   const heat = el("canvas", { width: SIDE, height: SIDE, class: "ss-check-heatmap", role: "img", "aria-label": `Heatmap of ${when(check.date)}: where the model saw signs of the malignant types` });
   paint(photo, heat, check);
+  const verdict = r.quality?.verdict ?? "unchecked";
+  const why = verdict === "not_a_lesion" ? REASON_TEXT.not_a_lesion : REASON_TEXT[r.quality?.reason];
   const lines = [
-    `${TIER_LABEL[r.risk_tier] ?? r.risk_tier} · ${percent(r.malignant_probability)}`,
-    `Photo check: ${VERDICT_TEXT[r.quality?.verdict ?? "unchecked"] ?? r.quality?.verdict}${r.quality?.reason ? ` (${r.quality.reason})` : ""}`,
+    `${tierText(r)} · chance of malignancy ${percent(r.malignant_probability)}`,
+    `Photo check: ${VERDICT_TEXT[verdict] ?? verdict}${verdict !== "ok" && why ? ` (${why.replace(/\.$/, "").toLowerCase()})` : ""}`,
     photoType(r), `Most likely: ${topDiagnoses(r, manifest)}`, `Model: ${modelCell(check, modelVersion)}`,
   ].filter(Boolean);
   return el("figure", { class: "ss-check", "data-check-id": check.id, "data-tier": r.risk_tier, "data-probability": String(r.malignant_probability) },
@@ -249,23 +265,65 @@ function reportView(view) {
   return section;
 }
 
-/** The current model and its measured accuracy, as the model card (models/README.md) reports it via the manifest. */
+/** The current model and its measured accuracy on each photo type, as the model card reports them via the manifest. */
 function modelAccuracy(manifest, modelVersion) {
   const image = manifest ? defaultModels(manifest).image : undefined;
   if (!image) return `Model: ${modelVersion ?? "unknown"}.`;
+  const types = ["dermoscopic", image.clinical ? "clinical" : null].filter(Boolean).map((k) => accuracyText(manifest, k));
+  return `Model: ${modelVersion} (${image.name}). Measured accuracy, from its model card, photo only: ${types.join("; ")}. ` +
+    "ROC-AUC is the chance that a malignant spot scores higher than a benign one: 0.5 is a coin toss, 1 is never wrong. " +
+    "Checks made by another model version are marked.";
+}
+
+/**
+ * How well the model ranks photos of one type, in words: ROC-AUC is the chance that a malignant
+ * spot scores above a benign one (0.5 is chance, 1 is perfect), on held-out photos.
+ */
+function accuracyText(manifest, kind) {
+  const image = defaultModels(manifest).image;
+  if (kind === "clinical") {
+    const auc = Number(image.clinical?.test_roc_auc);
+    return `for ordinary (phone) photos, ROC-AUC ${auc.toFixed(3)} on held-out phone photos of patients it never saw ` +
+      "(PAD-UFES-20 test split)";
+  }
   const n = manifest.provenance?.splits?.test_images;
-  return `Model: ${modelVersion} (${image.name}). Measured accuracy, from its model card: malignant ROC-AUC ` +
-    `${Number(image.test_roc_auc).toFixed(3)} on ${n ? `${n} ` : ""}held-out test images (ISIC 2018 task 3, dermoscopy), ` +
-    "image only. Checks made by another model version are marked.";
+  return `for dermatoscope photos, ROC-AUC ${Number(image.test_roc_auc).toFixed(3)} on ${n ? `${n} ` : ""}held-out ` +
+    "dermatoscope images (ISIC 2018 task 3 test set)";
 }
 
 function reportCheck(check, view) {
   const article = el("article", { class: "ss-report-check" }, checkFigure(check, view));
-  const answers = Object.entries(check.answers ?? {}).filter(([, v]) => v !== undefined && v !== null && v !== "");
-  const used = check.result?.metadata_used;
-  const usedText = Array.isArray(used) ? (used.length ? used.join(", ") : "none") : used ? "yes" : "no";
-  article.append(el("p", {}, `Answers given: ${answers.length ? answers.map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(", ") : v}`).join("; ") : "none"}. Details used by the estimate: ${usedText}.`));
+  const r = check.result ?? {};
+  const given = answerWords(check.answers ?? {});
+  const used = Array.isArray(r.metadata_used) ? usedWords(r.metadata_used, check.answers ?? {}) : [];
+  const kind = r.photo_type?.kind === "clinical" ? "clinical" : "dermoscopic";
+  article.append(
+    el("p", {}, `Answers given: ${given.length ? given.join("; ") : "none"}. ` +
+      `Used by the estimate, besides the photo: ${used.length ? used.join("; ") : "nothing else (photo only)"}.`),
+    el("p", { class: "ss-report-accuracy", "data-kind": kind },
+      `Accuracy for this kind of photo (${kind === "clinical" ? "an ordinary photo" : "a dermatoscope photo"}): ` +
+      `${view.manifest ? accuracyText(view.manifest, kind).replace(/^for [^,]+, /, "") : "not known"}.`),
+  );
   return article;
+}
+
+/** The reminder interval the latest check's advice asks for, in weeks. */
+export function reminderWeeks(check) {
+  const r = check?.result;
+  if (!r) return REMINDER_WEEKS.low;
+  const refused = r.quality && r.quality.verdict !== "ok";
+  return refused ? REMINDER_WEEKS.refused : REMINDER_WEEKS[r.risk_tier] ?? REMINDER_WEEKS.moderate;
+}
+
+/** Whether the check's photo was turned down by the photo check (then it has no tier). */
+function refusedCheck(r) {
+  return Boolean(r?.quality && r.quality.verdict !== "ok");
+}
+
+/** The tier as the person read it: none for a photo the check turned down. */
+function tierText(r) {
+  if (refusedCheck(r)) return "No tier (the photo did not pass the check)";
+  return TIER_LABEL[r.risk_tier] ?? String(r.risk_tier);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -282,10 +340,20 @@ function reminder(view, weeks) {
   const ics = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//SkinScan//history//EN", "CALSCALE:GREGORIAN", "BEGIN:VEVENT",
     `UID:${uid}@skinscan.invalid`, `DTSTAMP:${stamp}`, `DTSTART;VALUE=DATE:${ymd(due)}`, `DTEND;VALUE=DATE:${ymd(next)}`,
     `SUMMARY:${text(`Check “${view.spot.name}” again with SkinScan`)}`,
-    `DESCRIPTION:${text(`Take a new close-up photo of ${view.spot.name} and compare it with your last check. See a doctor if it has changed.`)}`,
+    `DESCRIPTION:${text(reminderText(view))}`,
     "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");
   download(view.ctx.root, "skinscan-check-again.ics", `data:text/calendar;charset=utf-8,${encodeURIComponent(ics)}`);
   view.ctx.say(`Downloaded a calendar reminder for ${due.toLocaleDateString()}.`);
+}
+
+/** What the reminder asks, following the latest check's advice. */
+function reminderText({ spot, checks }) {
+  const r = checks.at(-1)?.result;
+  const base = `Take a new close-up photo of ${spot.name} and compare it with your last check.`;
+  if (r?.quality && r.quality.verdict !== "ok") return `${base} The last photo did not pass the photo check, so it gave no risk tier.`;
+  if (r?.risk_tier === "high") return `Have you seen a doctor about ${spot.name}? SkinScan's last check was high risk: book an appointment within days. ${base}`;
+  if (r?.risk_tier === "moderate") return `Have you booked a doctor for ${spot.name}? SkinScan's last check was moderate risk: have it checked within weeks. ${base}`;
+  return `${base} See a doctor if it has grown, changed shape or colour, bled or itched.`;
 }
 
 /** Save `href` as a file named `name`, through a link clicked inside the UI (works in a shadow root). */
@@ -305,14 +373,16 @@ export function download(root, name, href) {
 function photoType(r) {
   const t = r.photo_type;
   if (!t || typeof t !== "object") return "";
-  const p = Number.isFinite(t.probability) ? `, ${percent(t.probability)}` : "";
-  return `Photo type: ${t.kind ?? "unknown"}${t.source ? ` (${t.source}${p})` : p ? ` (${p.slice(2)})` : ""}`;
+  const how = t.source === "given" ? "as given" : t.source === "detected" ? "detected from the photo" : "assumed";
+  return `Photo type: ${photoKind(t.kind)}, ${how}`;
 }
 
 function topDiagnoses(r, manifest) {
-  const names = new Map((manifest?.diagnoses ?? []).map((d) => [d.code, d.name]));
-  const ranked = Object.entries(r.diagnosis ?? {}).sort((x, y) => y[1] - x[1]).slice(0, 3);
-  return ranked.map(([code, p]) => `${names.get(code) ?? code} ${percent(p)}`).join(", ") || "–";
+  if (r.quality && r.quality.verdict !== "ok") return "not given for a photo the check turned down";
+  // The list the result showed: consistent with the probability (diagnoses.js), or withheld.
+  const dx = shownDiagnoses(r, manifest);
+  if (dx.withheld) return "not shown (the lesion types would not agree with the estimate)";
+  return dx.items.map((d) => `${d.name} ${percent(d.probability)}`).join(", ");
 }
 
 function el(tag, attrs = {}, ...children) {
