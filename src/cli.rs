@@ -292,7 +292,7 @@ fn warning_text(w: &Warning) -> String {
             .into(),
         Warning::PhotoQuality { verdict, reason } => {
             let what = match (verdict, reason) {
-                ("not_a_lesion", _) => "not a lesion photo".to_string(),
+                ("not_a_lesion", _) => "could not check this photo (it looks like something other than a close-up of skin)".to_string(),
                 (v, Some(r)) => format!("{v} ({})", r.replace('_', " ")),
                 (v, None) => v.to_string(),
             };

@@ -128,16 +128,19 @@ impl Verdict {
                  sun and glare, and take it again."
             }
             Verdict::Retake(Reason::LesionTooSmall) => {
-                "No clear lesion was found. Move closer so that the lesion fills a good part of the \
-                 middle of the frame, and take the photo again."
+                "The spot looks too far away or too small in the frame. Move closer, about 10 cm \
+                 away, so that it fills a good part of the middle of the frame, and take the photo \
+                 again."
             }
             Verdict::Retake(Reason::NotCentred) => {
                 "The lesion is not in the middle of the photo. Centre the lesion in the frame and take \
                  the photo again."
             }
             Verdict::NotALesion => {
-                "This does not look like a close-up photo of a skin lesion, so the result is not \
-                 meaningful. Photograph a single lesion close up, filling the middle of the frame."
+                "This looks like a picture of something other than skin, or of skin from too far \
+                 away to judge, so the result is not meaningful. If it is a skin spot, take a \
+                 close-up: about 10 cm away, the spot filling the middle of the frame, in focus and \
+                 in good light."
             }
         })
     }
