@@ -300,6 +300,9 @@ cmd_test() {
   copy_models
   SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
     node tests/e2e/run.mjs
+  say "browser tests: a result to trust at a glance, on a phone viewport (issue 22)"
+  SKINSCAN_BIN="$CARGO_TARGET_DIR/debug/skinscan" SKINSCAN_SAMPLES="$samples" CHROMIUM="$CHROMIUM" \
+    node tests/e2e/trust.mjs
   say "browser tests: the feature check, each needed feature removed (issue 21)"
   CHROMIUM="$CHROMIUM" node tests/e2e/features.mjs
   say "the worker's streaming SHA-256 against node:crypto (issue 15)"

@@ -128,7 +128,10 @@ async function classify(b, file) {
       const reveal = document.querySelector('[data-testid="reveal"]');
       if (reveal && reveal.offsetParent !== null) reveal.click();
       const tier = document.querySelector('[data-testid="risk-tier"]');
-      if (!tier || tier.offsetParent === null) return null;
+      // A turned-down photo, shown anyway, has no visible tier (issue 22): its unreliable note is.
+      const unreliable = document.querySelector('[data-testid="unreliable"]');
+      const shown = tier?.offsetParent !== null || (unreliable && unreliable.offsetParent !== null);
+      if (!tier || !shown) return null;
       return {
         tier: tier.textContent.trim(),
         probability: Number(tier.dataset.probability),

@@ -132,12 +132,15 @@ function hooks(page, scope = "") {
         await this.reveal.click();
         assert(await this.unreliable.isVisible(), "the revealed result is not marked unreliable");
         assert((await this.tier.getAttribute("data-unreliable")) === "true", "the tier is not flagged data-unreliable");
+        // Issue 22: shown anyway, it is a greyed probability with no tier (trust.mjs checks each tier).
+        assert(!(await this.tier.isVisible()), `photo check ${verdict}: a tier is shown for a turned-down photo`);
       } else {
         assert(!(await this.reveal.isVisible()) && !(await this.unreliable.isVisible()), "an ok photo is marked unreliable");
+        assert(await this.tier.isVisible(), "the risk tier is not visible");
       }
+      // The tier's data hook is kept for a turned-down photo too (hidden), so the CLI can be compared.
       const tier = (await this.tier.textContent()).trim();
       const probability = Number(await this.tier.getAttribute("data-probability"));
-      assert(await this.tier.isVisible(), "the risk tier is not visible");
       assert(Number.isFinite(probability), "data-probability is not a number");
       assert(await this.warning.isVisible(), "the close-up warning is not visible beside the result");
       return { tier, probability, verdict, timing: await page.locator(`${scope}[data-testid="timing"]`).textContent() };
@@ -304,20 +307,19 @@ try {
     agree(changed, cli(file, { ...meta, site: "head/neck" }), "site changed to head/neck");
     const photoOnly = expected.get(file).malignant_probability;
     assert(Math.abs(withMeta.probability - photoOnly) > 1e-9, "metadata did not change the probability");
-    // Clear the form again for the tests that follow.
+    // "Start over" asks whether the next photo is of the same spot; "another spot" clears the form
+    // for the tests that follow (trust.mjs tests that no answer is then used).
     await page.getByRole("button", { name: "Start over" }).click();
-    await age.fill("");
-    await age.blur();
-    await page.getByLabel("Sex", { exact: true }).selectOption("");
-    await page.getByLabel("Body site").selectOption("");
+    await page.locator('[data-testid="same-spot-no"]').click();
+    assert((await age.inputValue()) === "" && (await page.getByLabel("Body site").inputValue()) === "", "\"Another spot\" kept the details");
     return `photo only ${photoOnly.toFixed(4)} -> with metadata ${withMeta.probability.toFixed(4)} -> head/neck ${changed.probability.toFixed(4)}`;
   });
 
   await check("(10) a phone photo with answers gives the CLI's tier, probability and photo type", async () => {
     assert(existsSync(PAD_PHOTO), `no phone photo at ${PAD_PHOTO}`);
     const answers = { grew: "yes", bleed: "no", elevation: "no", diameterMm: 7 };
-    // (2) ended with "Start over": no photo, so answering runs nothing until the upload.
-    await page.locator("details.ss-questions summary").click();
+    // (2) ended with "Start over": no photo, so answering runs nothing until the upload. The
+    // questions are always open (issue 22).
     const answer = (question, choice) =>
       page.getByRole("group", { name: question }).getByLabel(choice, { exact: true }).check();
     await answer("Has it grown recently?", "Yes");
@@ -335,18 +337,15 @@ try {
     assert((await kind.getAttribute("data-source")) === "detected", "the photo type was not detected");
     assert(want.metadata_used.join() === "grew,bleed,elevation,diameter_mm", `CLI used ${want.metadata_used}`);
     const used = await page.locator('[data-testid="metadata-used"]').textContent();
-    assert(/grown: yes/.test(used) && /size 7 mm/.test(used), `the page does not say which answers it used: ${used}`);
+    assert(/Has it grown recently\? Yes/.test(used) && /Size across: 7 mm/.test(used), `the page does not say which answers it used: ${used}`);
     // "Taken with a dermatoscope?" Yes: the dermoscopic head, as the CLI's --photo-type.
     const given = await ui.outcome(() => page.getByRole("group", { name: "Photo taken with a dermatoscope?" }).getByLabel("Yes", { exact: true }).check(), server);
     agree(given, cli(PAD_PHOTO, { ...answers, photoType: "dermoscopic" }), "photo type given as dermoscopic");
     assert((await kind.getAttribute("data-source")) === "given", "the given photo type is not shown as given");
-    // Back to the defaults for the checks that follow.
+    // Back to the defaults for the checks that follow: "Start over", "another spot".
     await page.getByRole("button", { name: "Start over" }).click();
-    await page.getByRole("group", { name: "Photo taken with a dermatoscope?" }).getByLabel("Not sure: detect it").check();
-    for (const q of ["Has it grown recently?", "Has it bled?", "Is it raised above the skin?"]) await answer(q, "Don't know");
-    await size.fill("");
-    await size.blur(); // its change event now, not during the next check
-    await page.locator("details.ss-questions summary").click();
+    await page.locator('[data-testid="same-spot-no"]').click();
+    assert((await size.inputValue()) === "", "\"Another spot\" kept the size");
     return `${want.photo_type.kind} (P ${want.photo_type.probability.toFixed(3)}), ${got.tier} ${got.probability.toFixed(4)}; given dermoscopic: ${given.tier} ${given.probability.toFixed(4)}`;
   });
 
