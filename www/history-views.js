@@ -5,7 +5,7 @@
 import { REASON_TEXT, defaultModels } from "./choices.js";
 import { shownDiagnoses } from "./diagnoses.js";
 import * as store from "./history.js";
-import { answerWords, photoKind, usedWords } from "./questions.js";
+import { answerWords, photoKind, photoSource, usedWords } from "./questions.js";
 
 const TIER_LABEL = { low: "Low risk", moderate: "Moderate risk", high: "High risk" };
 const TIER_RANK = { low: 0, moderate: 1, high: 2 };
@@ -269,26 +269,25 @@ function reportView(view) {
 function modelAccuracy(manifest, modelVersion) {
   const image = manifest ? defaultModels(manifest).image : undefined;
   if (!image) return `Model: ${modelVersion ?? "unknown"}.`;
-  const types = ["dermoscopic", image.clinical ? "clinical" : null].filter(Boolean).map((k) => accuracyText(manifest, k));
+  const types = ["dermoscopic", image.clinical ? "clinical" : null].filter(Boolean)
+    .map((k) => `for ${PHOTO_KINDS[k]}, ${accuracyFigure(manifest, k)}`);
   return `Model: ${modelVersion} (${image.name}). Measured accuracy, from its model card, photo only: ${types.join("; ")}. ` +
     "ROC-AUC is the chance that a malignant spot scores higher than a benign one: 0.5 is a coin toss, 1 is never wrong. " +
     "Checks made by another model version are marked.";
 }
 
-/**
- * How well the model ranks photos of one type, in words: ROC-AUC is the chance that a malignant
- * spot scores above a benign one (0.5 is chance, 1 is perfect), on held-out photos.
- */
-function accuracyText(manifest, kind) {
+const PHOTO_KINDS = { dermoscopic: "dermatoscope photos", clinical: "ordinary (phone) photos" };
+
+/** How well the model ranks photos of one kind: its held-out ROC-AUC and where that was measured. */
+function accuracyFigure(manifest, kind) {
   const image = defaultModels(manifest).image;
   if (kind === "clinical") {
-    const auc = Number(image.clinical?.test_roc_auc);
-    return `for ordinary (phone) photos, ROC-AUC ${auc.toFixed(3)} on held-out phone photos of patients it never saw ` +
+    return `ROC-AUC ${Number(image.clinical?.test_roc_auc).toFixed(3)} on held-out phone photos of patients it never saw ` +
       "(PAD-UFES-20 test split)";
   }
   const n = manifest.provenance?.splits?.test_images;
-  return `for dermatoscope photos, ROC-AUC ${Number(image.test_roc_auc).toFixed(3)} on ${n ? `${n} ` : ""}held-out ` +
-    "dermatoscope images (ISIC 2018 task 3 test set)";
+  return `ROC-AUC ${Number(image.test_roc_auc).toFixed(3)} on ${n ? `${n} ` : ""}held-out dermatoscope images ` +
+    "(ISIC 2018 task 3 test set)";
 }
 
 function reportCheck(check, view) {
@@ -302,7 +301,7 @@ function reportCheck(check, view) {
       `Used by the estimate, besides the photo: ${used.length ? used.join("; ") : "nothing else (photo only)"}.`),
     el("p", { class: "ss-report-accuracy", "data-kind": kind },
       `Accuracy for this kind of photo (${kind === "clinical" ? "an ordinary photo" : "a dermatoscope photo"}): ` +
-      `${view.manifest ? accuracyText(view.manifest, kind).replace(/^for [^,]+, /, "") : "not known"}.`),
+      `${view.manifest ? accuracyFigure(view.manifest, kind) : "not known"}.`),
   );
   return article;
 }
@@ -311,8 +310,7 @@ function reportCheck(check, view) {
 export function reminderWeeks(check) {
   const r = check?.result;
   if (!r) return REMINDER_WEEKS.low;
-  const refused = r.quality && r.quality.verdict !== "ok";
-  return refused ? REMINDER_WEEKS.refused : REMINDER_WEEKS[r.risk_tier] ?? REMINDER_WEEKS.moderate;
+  return refusedCheck(r) ? REMINDER_WEEKS.refused : REMINDER_WEEKS[r.risk_tier] ?? REMINDER_WEEKS.moderate;
 }
 
 /** Whether the check's photo was turned down by the photo check (then it has no tier). */
@@ -350,7 +348,7 @@ function reminder(view, weeks) {
 function reminderText({ spot, checks }) {
   const r = checks.at(-1)?.result;
   const base = `Take a new close-up photo of ${spot.name} and compare it with your last check.`;
-  if (r?.quality && r.quality.verdict !== "ok") return `${base} The last photo did not pass the photo check, so it gave no risk tier.`;
+  if (refusedCheck(r)) return `${base} The last photo did not pass the photo check, so it gave no risk tier.`;
   if (r?.risk_tier === "high") return `Have you seen a doctor about ${spot.name}? SkinScan's last check was high risk: book an appointment within days. ${base}`;
   if (r?.risk_tier === "moderate") return `Have you booked a doctor for ${spot.name}? SkinScan's last check was moderate risk: have it checked within weeks. ${base}`;
   return `${base} See a doctor if it has grown, changed shape or colour, bled or itched.`;
@@ -373,12 +371,11 @@ export function download(root, name, href) {
 function photoType(r) {
   const t = r.photo_type;
   if (!t || typeof t !== "object") return "";
-  const how = t.source === "given" ? "as given" : t.source === "detected" ? "detected from the photo" : "assumed";
-  return `Photo type: ${photoKind(t.kind)}, ${how}`;
+  return `Photo type: ${photoKind(t.kind)}, ${photoSource(t.source)}`;
 }
 
 function topDiagnoses(r, manifest) {
-  if (r.quality && r.quality.verdict !== "ok") return "not given for a photo the check turned down";
+  if (refusedCheck(r)) return "not given for a photo the check turned down";
   // The list the result showed: consistent with the probability (diagnoses.js), or withheld.
   const dx = shownDiagnoses(r, manifest);
   if (dx.withheld) return "not shown (the lesion types would not agree with the estimate)";

@@ -80,7 +80,8 @@ export function photoKind(kind) {
   return kind === "clinical" ? "an ordinary (phone) photo" : "a dermatoscope photo";
 }
 
-function photoSource(source) {
+/** How the photo type was settled, in words: "as you said", "detected from the photo", "assumed". */
+export function photoSource(source) {
   return source === "given" ? "as you said" : source === "detected" ? "detected from the photo" : "assumed";
 }
 
@@ -89,35 +90,35 @@ export function hasAnswers(answers) {
   return Object.entries(answers ?? {}).some(([k, v]) => (k === "photoType" ? v && v !== "auto" : v !== undefined && v !== null && v !== ""));
 }
 
+/** The form's keys in its order, each with its words; a feature name maps to its key (diameter_mm). */
+const FIELD_WORDS = [
+  ["age", (v) => `Age: ${v}`],
+  ["sex", (v) => `Sex: ${v}`],
+  ["site", (v) => `Body site: ${v}`],
+  ["photoType", (v) => (v === "dermoscopic" ? "Taken with a dermatoscope: yes" : v === "clinical" ? "Taken with a dermatoscope: no, an ordinary photo" : "")],
+  ...QUESTIONS.map(([key, q]) => [key, (v) => `${q} ${v === "yes" ? "Yes" : v === "no" ? "No" : v}`]),
+  ["diameterMm", (v) => `Size across: ${v} mm`],
+];
+const FEATURE_KEY = { diameter_mm: "diameterMm" };
+
+function words(answers, keys) {
+  return FIELD_WORDS.filter(([key]) => keys.includes(key))
+    .map(([key, say]) => (answers[key] === undefined || answers[key] === null || answers[key] === "" ? "" : say(answers[key])))
+    .filter(Boolean);
+}
+
 /**
  * Every detail and answer the person gave, in plain words ("Has it bled? Yes", "Size across: 7 mm"),
  * in the form's order; the defaults (blank, "Don't know", detect the photo type) are left out.
  * `answers` are the raw values of readAnswers() plus age, sex and site.
  */
 export function answerWords(answers = {}) {
-  const out = [];
-  const a = answers;
-  if (a.age !== undefined && a.age !== "") out.push(`Age: ${a.age}`);
-  if (a.sex) out.push(`Sex: ${a.sex}`);
-  if (a.site) out.push(`Body site: ${a.site}`);
-  if (a.photoType === "dermoscopic") out.push("Taken with a dermatoscope: yes");
-  if (a.photoType === "clinical") out.push("Taken with a dermatoscope: no, an ordinary photo");
-  for (const [key, q] of QUESTIONS) if (a[key]) out.push(`${q} ${a[key] === "yes" ? "Yes" : a[key] === "no" ? "No" : a[key]}`);
-  if (a.diameterMm !== undefined && a.diameterMm !== "") out.push(`Size across: ${a.diameterMm} mm`);
-  return out;
+  return words(answers, FIELD_WORDS.map(([key]) => key));
 }
 
-/** The details the estimate used (its `metadata_used` feature names), in plain words. */
+/** The details the estimate used (its `metadata_used` feature names), in the same words. */
 export function usedWords(used, meta = {}) {
-  const words = Object.fromEntries(QUESTIONS.map(([key, q]) => [key, q]));
-  return (used ?? []).map((f) => {
-    if (f === "age") return `Age: ${meta.age}`;
-    if (f === "sex") return `Sex: ${meta.sex}`;
-    if (f === "site") return `Body site: ${meta.site}`;
-    if (f === "diameter_mm") return `Size across: ${meta.diameterMm} mm`;
-    if (words[f]) return `${words[f]} ${meta[f] === "yes" ? "Yes" : meta[f] === "no" ? "No" : meta[f]}`;
-    return String(meta[f] ?? f);
-  });
+  return words(meta, (used ?? []).map((f) => FEATURE_KEY[f] ?? f));
 }
 
 /** Which of the person's details the estimate used, in one line ("" when none). */

@@ -4,7 +4,7 @@
 // last heatmap and the count of results shown) and reads nothing else of the page.
 import { REASON_TEXT, RETAKE_ADVICE, VERDICT_TITLE, defaultModels, warningText } from "./choices.js";
 import { MAX_GAP, shownDiagnoses } from "./diagnoses.js";
-import { answerWords, hasAnswers, photoKind, photoTypeText, usedText, usedWords } from "./questions.js";
+import { answerWords, hasAnswers, photoKind, photoSource, photoTypeText, usedText, usedWords } from "./questions.js";
 
 const ADVICE = {
   low: ["Low risk", "Keep an eye on it. Take another close-up photo in a few months, and see a doctor if it grows, changes shape or colour, bleeds or itches."],
@@ -148,7 +148,7 @@ export const WITHOUT_ANSWERS =
 /** Every input the estimate used, listed (issue 22): the photo and its type, then each detail. */
 function renderInputs(el, r, meta) {
   const pt = r.photo_type;
-  const photo = pt ? `The photo, judged as ${photoKind(pt.kind)} (${pt.source === "given" ? "as you said" : pt.source === "detected" ? "detected from the photo" : "assumed"})` : "The photo";
+  const photo = pt ? `The photo, judged as ${photoKind(pt.kind)} (${photoSource(pt.source)})` : "The photo";
   const used = usedWords(r.metadata_used, meta);
   const given = answerWords(meta).filter((w) => !w.startsWith("Taken with a dermatoscope"));
   const unused = given.filter((w) => !used.includes(w));
